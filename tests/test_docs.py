@@ -1,0 +1,364 @@
+"""Documentation checks: the site configuration, the rendered chapters in a real browser, and the API reference.
+
+The chapters listed in nbs/sidebar.yml are rendered once per session with `scripts/render_docs.py` (nbdev's docs
+processors + nbconvert, stored outputs only), served on 127.0.0.1 and opened one by one in headless Chromium
+(`--dump-dom`); a small script injected into a copy of each page reports, after the page has loaded, how many
+images decoded and which JavaScript errors occurred. Expectations (title, number of figures, errors) are computed
+here from the source notebooks, independently of the renderer.
+
+Needs Chromium (`apt-get install -y chromium`, or set $CHROMIUM); the browser tests are skipped when it is absent.
+Run: `pytest tests/test_docs.py -v`.
+"""
+import ast, base64, binascii, functools, html, importlib, importlib.util, inspect, json, re, subprocess, sys, threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest, yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NBS = REPO/'nbs'
+SCRIPT = REPO/'scripts'/'render_docs.py'
+PAGE_TIMEOUT = 60  # seconds per Chromium page
+MIN_IMG_BYTES = 1000  # a real figure; a blank/tiny placeholder is smaller
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location('render_docs', SCRIPT)
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+rd = _load_script()
+
+# ------------------------------------------------------------------------------------------- source-notebook helpers
+def _sidebar_items(node, out):
+    if isinstance(node, str): out.append(node)
+    elif isinstance(node, list):
+        for n in node: _sidebar_items(n, out)
+    elif isinstance(node, dict):
+        if 'href' in node: out.append(node['href'])
+        if 'contents' in node: _sidebar_items(node['contents'], out)
+    return out
+
+def sidebar_files():
+    "Files listed in nbs/sidebar.yml, in order (parsed here, not by the renderer)."
+    d = yaml.safe_load((NBS/'sidebar.yml').read_text(encoding='utf-8'))
+    return [f for f in _sidebar_items(d['website']['sidebar'], []) if f != 'auto']
+
+def chapter_notebooks():
+    "Existing chapter notebooks in docs order (sidebar, or all notebooks when there is no sidebar)."
+    if (NBS/'sidebar.yml').exists(): return [NBS/f for f in sidebar_files() if f.endswith('.ipynb') and (NBS/f).exists()]
+    return sorted(NBS.glob('*.ipynb'), key=lambda p: (p.name != 'index.ipynb', p.name))
+
+def read_nb(p): return json.loads(Path(p).read_text(encoding='utf-8'))
+def src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+def text(o): return ''.join(o.get('text', '')) if isinstance(o.get('text', ''), list) else o.get('text', '')
+
+_HIDING = {'hide', 'export', 'exporti', 'default_exp'}  # nbdev drops these cells (with their outputs) from the docs
+
+def cell_directives(c):
+    "nbdev/Quarto directives of a code cell: {'hide': '', 'echo': 'false', ...}."
+    d = {}
+    for line in src(c).splitlines():
+        if not line.strip(): continue
+        m = re.match(r'^\s*#\s*\|\s*([\w-]+)\s*:?\s*(.*?)\s*$', line)
+        if not m: break
+        d[m.group(1)] = m.group(2).strip('"\'').lower()
+    return d
+
+def shown_outputs(c):
+    "Outputs of a code cell that the docs show."
+    d = cell_directives(c)
+    if d.keys() & _HIDING or d.get('include') == 'false' or d.get('output') == 'false': return []
+    return c.get('outputs', [])
+
+def expected_figures(nb):
+    "(raster, svg): number of image outputs the rendered chapter must show."
+    ras = svg = 0
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        for o in shown_outputs(c):
+            data = o.get('data', {})
+            if 'image/png' in data or 'image/jpeg' in data: ras += 1
+            elif 'image/svg+xml' in data: svg += 1
+    return ras, svg
+
+def expected_title(nb, path):
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown':
+            m = re.search(r'^#\s+(\S.*?)\s*$', src(c), flags=re.M)
+            if m: return m.group(1)
+        if c['cell_type'] == 'raw':
+            m = re.search(r'^title:\s*(.+?)\s*$', src(c), flags=re.M)
+            if m: return m.group(1).strip('"\'')
+    return Path(path).stem
+
+def page_text(h):
+    "Visible text of an HTML page (scripts, styles and tags removed, entities decoded, whitespace collapsed)."
+    h = re.sub(r'(?is)<(script|style)\b.*?</\1>', ' ', h)
+    return re.sub(r'\s+', ' ', html.unescape(re.sub(r'(?s)<[^>]+>', ' ', h))).strip()
+
+def data_images(h):
+    'Decoded bytes of every `<img src="data:image/...;base64,...">` in `h`.'
+    out = []
+    for kind, b64 in re.findall(r'<img\b[^>]*\bsrc="data:image/(png|jpeg|jpg|gif|webp);base64,([^"]+)"', h):
+        try: out.append((kind, base64.b64decode(b64, validate=True)))
+        except binascii.Error: out.append((kind, b''))
+    return out
+
+CHAPTERS = chapter_notebooks()
+
+# ------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    "Render all chapters once (the documented command), return (folder, manifest)."
+    out = tmp_path_factory.mktemp('html')
+    r = subprocess.run([sys.executable, str(SCRIPT), '--out', str(out)], cwd=REPO, capture_output=True, text=True,
+                       timeout=900)
+    assert (out/'manifest.json').exists(), f'render_docs.py failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
+    man = json.loads((out/'manifest.json').read_text())
+    man['errors'] = {Path(c['notebook']).name: c['error']
+                     for c in man['chapters'] if 'error' in c}
+    return out, man
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+
+@pytest.fixture(scope='module')
+def server(site):
+    "Serve the rendered folder on 127.0.0.1 (random port) for the browser."
+    srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(site[0])))
+    th = threading.Thread(target=srv.serve_forever, daemon=True); th.start()
+    yield f'http://127.0.0.1:{srv.server_address[1]}'
+    srv.shutdown(); srv.server_close()
+
+@pytest.fixture(scope='module')
+def chromium_bin():
+    b = rd.find_chromium()
+    if not b: pytest.skip('Chromium not installed (apt-get install -y chromium, or set $CHROMIUM): browser checks skipped')
+    return b
+
+_PROBE = """<script>window.__ilerr=[];window.addEventListener('error',function(e){
+ if(e instanceof ErrorEvent) window.__ilerr.push(String(e.message)+' @'+e.filename+':'+e.lineno)});
+window.addEventListener('load',function(){var im=[].slice.call(document.images);
+ var ok=im.filter(function(i){return i.complete&&i.naturalWidth>1&&i.naturalHeight>1});
+ var d=document.createElement('div');d.id='il-probe';d.setAttribute('data-imgs',im.length);
+ d.setAttribute('data-ok',ok.length);d.setAttribute('data-title',document.title);
+ d.setAttribute('data-text',document.body?document.body.innerText.length:0);
+ d.setAttribute('data-errors',JSON.stringify(window.__ilerr));document.body.appendChild(d);});</script>"""
+
+def browse(folder, base, page, binary):
+    "Open a copy of `page` (with the probe) in headless Chromium; return (dom, probe attributes)."
+    h = (folder/page).read_text(encoding='utf-8')
+    probe = f'_probe_{page}'
+    (folder/probe).write_text(re.sub(r'(<head[^>]*>)', lambda m: m.group(1) + _PROBE, h, count=1), encoding='utf-8')
+    r = rd.chromium(f'{base}/{probe}', '--dump-dom', '--virtual-time-budget=5000', timeout=PAGE_TIMEOUT, binary=binary)
+    m = re.search(r'<div id="il-probe"([^>]*)>', r.stdout)
+    assert m, f'Chromium produced no page for {page} (rc={r.returncode}):\n{r.stderr[-2000:]}'
+    attrs = {k: html.unescape(v) for k, v in re.findall(r'data-([\w-]+)="([^"]*)"', m.group(1))}
+    return r.stdout, attrs
+
+# ------------------------------------------------------------------------------------------- site configuration
+def test_quarto_config_lists_metadata_files():
+    "nbdev_docs renders nbs/ with nbs/_quarto.yml, which must pull in nbdev.yml and sidebar.yml."
+    for q in [NBS/'_quarto.yml', REPO/'_quarto.yml']:
+        if q == REPO/'_quarto.yml' and not q.exists(): continue
+        d = yaml.safe_load(q.read_text(encoding='utf-8'))
+        mf = d.get('metadata-files') or []
+        assert {'nbdev.yml', 'sidebar.yml'} <= set(mf), f'{q}: metadata-files is {mf}'
+        assert d.get('project', {}).get('type') == 'website', f'{q}: project.type must be website'
+    for f in ['nbdev.yml', 'sidebar.yml']: assert (NBS/f).exists(), f'nbs/{f} missing'
+
+def test_sidebar_lists_existing_notebooks():
+    files = sidebar_files()
+    assert files, 'nbs/sidebar.yml lists no chapters'
+    assert len(files) == len(set(files)), f'duplicate sidebar entries: {files}'
+    missing = [f for f in files if not (NBS/f).exists()]
+    assert not missing, f'nbs/sidebar.yml lists chapters that do not exist in nbs/: {missing}'
+
+def test_every_notebook_in_sidebar():
+    "settings.ini has custom_sidebar = True, so a new notebook must be added to sidebar.yml by hand."
+    listed = set(sidebar_files())
+    unlisted = [p.name for p in sorted(NBS.glob('*.ipynb')) if p.name not in listed]
+    assert not unlisted, f'notebooks missing from nbs/sidebar.yml (not on the site): {unlisted}'
+
+@pytest.mark.parametrize('nb_path', CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_source_notebook_has_no_errors(nb_path):
+    "No stored error output, no stderr mentioning an Error, in any cell (hidden ones included)."
+    bad = []
+    for i, c in enumerate(read_nb(nb_path)['cells']):
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'error': bad.append(f"cell {i}: {o.get('ename')}: {o.get('evalue')}")
+            if o.get('output_type') == 'stream' and o.get('name') == 'stderr' and re.search(r'Error|Traceback', text(o)):
+                bad.append(f'cell {i}: stderr {text(o)[:300]!r}')
+    assert not bad, f'{nb_path.name}: ' + '\n'.join(bad)
+
+# ------------------------------------------------------------------------------------------- rendered pages
+def test_render_all_chapters(site):
+    "Every chapter goes through nbdev's docs processing (as `nbdev_docs` would) and nbconvert without an error."
+    folder, man = site
+    assert not man['errors'], 'chapters that nbdev_docs could not render either:\n' + '\n\n'.join(
+        f'{k}: {v}' for k, v in man['errors'].items())
+    got = {Path(c['notebook']).name for c in man['chapters']}
+    assert got == {p.name for p in CHAPTERS}, f'rendered {sorted(got)}'
+    for p in CHAPTERS: assert (folder/rd.html_name(p.name)).stat().st_size > 1000
+
+def test_index_links_chapters_in_order(site):
+    folder, _ = site
+    idx = (folder/'index.html').read_text(encoding='utf-8')
+    nav = re.search(r'(?s)<nav class="il-nav".*?</nav>', idx)
+    assert nav, 'index.html has no chapter navigation'
+    hrefs = re.findall(r'<li><a href="([^"]+)"', nav.group(0))
+    assert hrefs == [rd.html_name(p.name) for p in CHAPTERS], hrefs
+    for h in hrefs: assert (folder/h).exists(), f'index.html links to missing {h}'
+
+@pytest.mark.parametrize('nb_path', CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_chapter_in_browser(nb_path, site, server, chromium_bin):
+    folder, man = site
+    assert nb_path.name not in man['errors'], f"{nb_path.name} was not rendered: {man['errors'].get(nb_path.name)}"
+    page = rd.html_name(nb_path.name)
+    nb = read_nb(nb_path)
+    dom, probe = browse(folder, server, page, chromium_bin)
+    title = expected_title(nb, nb_path)
+    # renders: the title and a non-trivial body
+    assert probe['title'] == title, f"{page}: <title> is {probe['title']!r}, expected {title!r}"
+    assert re.search(r'<h1\b[^>]*>\s*' + re.escape(html.escape(title, quote=False)), dom), f'{page}: no <h1> {title!r}'
+    assert int(probe['text']) > 200, f"{page}: body has only {probe['text']} characters of text"
+    # figures: every stored (visible) image output is an <img> that the browser decoded
+    ras, svg = expected_figures(nb)
+    imgs = [b for k, b in data_images(dom) if len(b) >= MIN_IMG_BYTES
+            and (b.startswith(b'\x89PNG\r\n\x1a\n') or b.startswith(b'\xff\xd8'))]
+    assert len(imgs) >= ras, f'{page}: {len(imgs)} embedded figures, the notebook shows {ras}'
+    assert int(probe['ok']) == int(probe['imgs']), f"{page}: only {probe['ok']} of {probe['imgs']} images decoded"
+    assert int(probe['ok']) >= ras
+    n_svg = len(re.findall(r'<svg\b', dom.split('</nav>', 1)[-1]))
+    assert n_svg >= svg, f'{page}: {n_svg} inline SVGs, the notebook shows {svg}'
+    # no errors: no traceback, no error-ish stderr block, no JavaScript error
+    body = page_text(dom.split('</nav>', 1)[-1])
+    assert 'Traceback' not in body, f'{page}: a traceback is shown'
+    for blk in re.findall(r'(?s)data-mime-type="application/vnd\.jupyter\.stderr"[^>]*>(.*?)</div>', dom):
+        assert 'Error' not in page_text(blk), f'{page}: stderr output with an error: {page_text(blk)[:300]}'
+    assert json.loads(probe['errors']) == [], f"{page}: JavaScript errors {probe['errors']}"
+    # local links lead to pages that exist (a link to a chapter that was never written is a broken link)
+    for href in re.findall(r'<a\b[^>]*\bhref="([^"#?]+)', dom):
+        if re.match(r'^[a-z][\w+.-]*:', href) or href.startswith('/'): continue
+        assert (folder/href).exists(), f'{page}: broken link to {href}'
+    # nbdev processing happened: no directive comment (`#| ...`) left at the top of a shown code cell
+    for blk in re.findall(r'(?s)<div class="highlight hl-ipython3"><pre>(.*?)</pre>', dom):
+        first = page_text(blk).lstrip()
+        assert not re.match(r'#\s*\|', first), f'{page}: a code cell still shows its directive: {first[:80]!r}'
+
+# ------------------------------------------------------------------------------------------- API reference
+def modidx_symbols():
+    "Public functions/classes of interest_llm from interest_llm/_modidx.py: [(module, name, page.html#anchor)]."
+    ns = {}
+    exec((REPO/'interest_llm'/'_modidx.py').read_text(encoding='utf-8'), ns)
+    out = []
+    for mod, syms in ns['d']['syms'].items():
+        for full, (url, _) in syms.items():
+            name = full[len(mod) + 1:]
+            if '.' in name or name.startswith('_'): continue  # methods and private helpers
+            out.append((mod, name, url))
+    return out
+
+def module_defs():
+    "Top-level public def/class names in interest_llm/*.py, read with ast."
+    out = set()
+    for py in (REPO/'interest_llm').glob('*.py'):
+        if py.name.startswith('_'): continue
+        for t in ast.parse(py.read_text(encoding='utf-8')).body:
+            if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not t.name.startswith('_'):
+                out.add((f'interest_llm.{py.stem}', t.name))
+    return out
+
+def test_modidx_matches_modules():
+    "nbdev_export writes both; a stale _modidx.py means the API reference below is checked against the wrong list."
+    idx = {(m, n) for m, n, _ in modidx_symbols()}
+    assert idx == module_defs(), f'only in _modidx: {sorted(idx - module_defs())}; only in modules: {sorted(module_defs() - idx)}'
+
+def test_every_export_documented(site):
+    "Each public exported function/class has a docstring and a show_doc block (heading + docstring) on its page."
+    folder, man = site
+    problems, pages = [], {}
+    rendered = {c['html']: f"{Path(c['notebook']).name} failed to render"
+                for c in man['chapters'] if 'error' in c}
+    syms = modidx_symbols()
+    sys.path.insert(0, str(REPO))
+    for mod, name, url in syms:
+        page, anchor = url.split('#', 1)
+        try: obj = getattr(importlib.import_module(mod), name)
+        except Exception as e: problems.append(f'{mod}.{name}: cannot import ({type(e).__name__}: {e})'); continue
+        doc = (obj.__doc__ or '').strip()
+        if inspect.isclass(obj) and doc.startswith(f'{name}('): doc = ''  # the dataclass-generated signature
+        if not doc: problems.append(f'{mod}.{name}: no docstring'); continue
+        if page in rendered or not (folder/page).exists():
+            why = rendered.get(page, 'its notebook is not a chapter in nbs/sidebar.yml (or does not exist)')
+            problems.append(f'{mod}.{name}: page {page} not rendered: {why}'); continue
+        h = pages.setdefault(page, (folder/page).read_text(encoding='utf-8'))
+        m = re.search(rf'(?s)<h([1-6]) id="{re.escape(anchor)}"[^>]*>\s*{re.escape(name)}\b.*?(?=<hr/>|<h[1-6] |</main>)', h)
+        if not m: problems.append(f'{mod}.{name}: no show_doc heading #{anchor} on {page}'); continue
+        first = doc.splitlines()[0].strip()
+        squash = lambda s: re.sub(r'[\s`*_]+', '', s)
+        if squash(first) not in squash(page_text(m.group(0))):
+            problems.append(f'{mod}.{name}: docstring {first!r} not shown under its heading on {page}')
+    assert not problems, f'{len(problems)} of {len(syms)} exported symbols lack documentation:\n' + '\n'.join(problems)
+
+# ------------------------------------------------------------------------------------------- the renderer itself
+def _png_bytes():
+    import matplotlib; matplotlib.use('Agg')
+    import io, matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(3, 2)); ax.plot([0, 1, 2], [0, 1, 4]); ax.set_title('probe')
+    b = io.BytesIO(); fig.savefig(b, format='png'); plt.close(fig)
+    return b.getvalue()
+
+@pytest.fixture(scope='module')
+def probe_site(tmp_path_factory):
+    "A synthetic chapter exercising each processing rule, rendered with the script: (folder, png bytes of its figure)."
+    tmp_path = tmp_path_factory.mktemp('probe')
+    import nbformat
+    from nbformat.v4 import new_notebook, new_markdown_cell as md, new_code_cell as code, new_output
+    png = _png_bytes()
+    nb = new_notebook(cells=[
+        code('#| default_exp probe'),
+        md('# Probe chapter\n\n> Checks the renderer.'),
+        code('#| hide\nprint("HIDDEN" + "-OUT")', outputs=[new_output('stream', name='stdout', text='HIDDEN-OUT\n')]),
+        md('::: {.callout-note}\nA callout body.\n:::'),
+        code('#| export\ndef twice(x:int, # the input\n         )->int: # twice the input\n    "Double the number `x`."\n'
+             '    return 2*x'),
+        code('assert twice(2) == 4'),
+        code('#| echo: false\nprint("ECHO" + "-SHOWN")', outputs=[new_output('stream', name='stdout', text='ECHO-SHOWN\n')]),
+        code('#| output: false\nprint("SUPPRESSED" + "-OUT")',
+             outputs=[new_output('stream', name='stdout', text='SUPPRESSED-OUT\n')]),
+        code('plot()', outputs=[new_output('display_data', data={'image/png': base64.b64encode(png).decode(),
+                                                                     'text/plain': '<Figure>'})]),
+    ], metadata={'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}})
+    nbs = tmp_path/'nbs'; nbs.mkdir()
+    nbformat.write(nb, nbs/'00_probe.ipynb')
+    out = tmp_path/'html'
+    shots = ['--screenshots', str(out/'shots')] if rd.find_chromium() else []  # checked by test_screenshot
+    r = subprocess.run([sys.executable, str(SCRIPT), '--nbs', str(nbs), '--out', str(out), *shots],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, png
+
+def test_renderer_applies_nbdev_processing(probe_site):
+    "A synthetic chapter: hidden cells go, exported defs get a show_doc, Quarto options work, figures stay."
+    out, png = probe_site
+    h = (out/'probe.html').read_text(encoding='utf-8')
+    t = page_text(h)
+    assert '<title>Probe chapter</title>' in h and 'Checks the renderer.' in t
+    assert 'HIDDEN-OUT' not in t and 'HIDDEN' not in t, '#| hide cell shown'
+    assert re.search(r'<h3 id="twice">\s*twice', h), 'no show_doc block added for the exported function'
+    assert 'Double the number' in t and '# the input' in t, 'show_doc lacks the docstring / docments'
+    assert 'ECHO-SHOWN' in t and '"ECHO" +' not in t, '#| echo: false not applied'
+    assert 'SUPPRESSED-OUT' not in t and '"SUPPRESSED" +' in t, '#| output: false not applied'
+    assert '#|' not in t and ':::' not in t and 'A callout body.' in t
+    assert [b for _, b in data_images(h)] == [png], 'the stored figure is not embedded unchanged'
+    idx = (out/'index.html').read_text(encoding='utf-8')  # no index.ipynb: a generated chapter list
+    assert 'href="probe.html"' in idx and 'Probe chapter' in idx
+
+def test_screenshot(probe_site, chromium_bin):
+    "The screenshot command gives a PNG of the page, not a blank canvas: many distinct grey levels in it."
+    out, _ = probe_site
+    from PIL import Image
+    im = Image.open(out/'shots'/'probe.png').convert('L')
+    assert im.size == (1280, 2000)
+    assert len(im.getcolors(256) or []) > 20 and im.getextrema()[0] < 100, 'screenshot looks blank'

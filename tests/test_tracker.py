@@ -1,0 +1,94 @@
+"Real-time tracker (nbs/12_realtime.ipynb): tracker == batch scores, bad input, time policy, independent users."
+import numpy as np, pandas as pd, pytest, torch
+from interest_llm.data import simulate_drift, leave_one_out
+from interest_llm.model import ModelConfig, InterestModel
+from interest_llm.tracker import InterestTracker
+
+@pytest.fixture(scope='module')
+def setup():
+    inter, items, _ = simulate_drift(n_users=12, n_items=60, n_topics=4, n_steps=(5, 30), seed=3)
+    split = leave_one_out(inter, n_negatives=0)
+    torch.manual_seed(0)
+    text = torch.randn(split.n_items + 1, 8); text[0] = 0
+    models = {c: InterestModel(ModelConfig(n_items=split.n_items, text_dim=8, item_repr='both', emb_dim=16, hidden_dim=16,
+                                           latent_dim=4, cell=c), text, item_ids=split.item_ids).eval() for c in ('lstm', 'gru')}
+    return split, models
+
+def batch_scores(model, s, t):
+    gaps = torch.from_numpy(np.diff(t, prepend=t[:1]).astype(np.float32))[None]
+    with torch.no_grad(): return model.score(dict(items=torch.from_numpy(s)[None], gaps=gaps, lengths=torch.tensor([len(s)])))[0]
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_tracker_equals_batch(setup, cell):
+    split, models = setup; model = models[cell]
+    tr = InterestTracker(model, split)
+    for u in range(split.n_users):
+        s, t = split.seqs[u][:model.cfg.max_len], split.times[u][:model.cfg.max_len]
+        assert (np.diff(t) > 0).any()                                    # real time gaps are exercised
+        for i, ts in zip(s, t): tr.update(split.users[u], split.item_ids[i], int(ts))
+        torch.testing.assert_close(tr.scores(split.users[u])[1:], batch_scores(model, s, t)[1:], atol=1e-5, rtol=0)
+
+def test_topk_matches_scores(setup):
+    split, models = setup; tr = InterestTracker(models['lstm'], split, k=7)
+    s, t = split.seqs[0], split.times[0]
+    for i, ts in zip(s, t): top = tr.update('a', split.item_ids[i], int(ts))
+    ref = torch.topk(batch_scores(models['lstm'], s, t), 7).indices.numpy()
+    assert top['item'].tolist() == split.item_ids[ref].tolist() and len(top) == 7
+    assert np.allclose(top['prob'], 1 / (1 + np.exp(-top['score'])))
+
+def test_unknown_item_and_bad_time(setup):
+    split, models = setup; tr = InterestTracker(models['lstm'], split)
+    with pytest.raises(ValueError, match="unknown item id 'nope'"): tr.update('a', 'nope', 0)
+    with pytest.raises(ValueError, match="unknown item id"): tr.update('a', '<pad>', 0)   # padding is not an item
+    with pytest.raises(ValueError, match='finite'): tr.update('a', split.item_ids[1], float('nan'))
+    with pytest.raises(ValueError, match='finite'): tr.update('a', split.item_ids[1], float('inf'))
+    assert 'a' not in tr.states                                           # nothing was recorded
+    with pytest.raises(KeyError, match='no events yet'): tr.scores('a')
+
+def test_out_of_order_policies(setup):
+    split, models = setup; m = models['lstm']; a, b = split.item_ids[1], split.item_ids[2]
+    tr = InterestTracker(m, split)
+    tr.update('u', a, 1000)
+    with pytest.raises(ValueError, match='earlier than the previous event'): tr.update('u', b, 999)
+    assert tr.states['u'].n_events == 1
+    clamp, ref = InterestTracker(m, split, out_of_order='clamp'), InterestTracker(m, split)
+    clamp.observe('u', a, 1000); clamp.observe('u', b, 10)                # late event: gap 0, clock stays at 1000
+    ref.observe('u', a, 1000); ref.observe('u', b, 1000)
+    torch.testing.assert_close(clamp.scores('u'), ref.scores('u'))
+    assert clamp.states['u'].last_time == 1000
+    drop = InterestTracker(m, split, out_of_order='drop')
+    drop.observe('u', a, 1000); before = drop.scores('u').clone()
+    assert drop.observe('u', b, 10) is False and drop.dropped == 1
+    torch.testing.assert_close(drop.scores('u'), before)
+    with pytest.raises(ValueError, match='out_of_order must be one of'): InterestTracker(m, split, out_of_order='ignore')
+
+def test_many_users_independent(setup):
+    split, models = setup; m = models['gru']
+    ev = [(split.users[u], split.item_ids[i], int(ts)) for u in range(6) for i, ts in zip(split.seqs[u][:10], split.times[u][:10])]
+    rng = np.random.default_rng(1)
+    pos = pd.Series([e[0] for e in ev]).groupby([e[0] for e in ev]).cumcount().to_numpy()
+    keys = pos + rng.random(len(ev))                                      # interleave users, keep each user's order
+    mixed, alone = InterestTracker(m, split), {}
+    for j in np.argsort(keys, kind='stable'): mixed.observe(*ev[j])
+    batched = InterestTracker(m, split); batched.update_many(*map(list, zip(*ev)))
+    for u in range(6):
+        solo = InterestTracker(m, split)
+        for e in ev:
+            if e[0] == split.users[u]: solo.observe(*e)
+        torch.testing.assert_close(mixed.scores(split.users[u]), solo.scores(split.users[u]), atol=1e-6, rtol=0)
+        torch.testing.assert_close(batched.scores(split.users[u]), solo.scores(split.users[u]), atol=1e-5, rtol=0)
+    mixed.reset(split.users[0]); assert split.users[0] not in mixed.states and split.users[1] in mixed.states
+
+def test_warm_start_then_update(setup):
+    split, models = setup; m = models['lstm']; u = int(np.argmax([len(s) for s in split.seqs]))
+    s, t = split.seqs[u], split.times[u]
+    warm = InterestTracker(m, split).warm_start('x', split.item_ids[s[:-1]], t[:-1])
+    warm.update('x', split.item_ids[s[-1]], int(t[-1]))
+    torch.testing.assert_close(warm.scores('x')[1:], batch_scores(m, s, t)[1:], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match='go backwards'): warm.warm_start('y', split.item_ids[s[:2]], [5, 4])
+
+def test_exclude_seen(setup):
+    split, models = setup; tr = InterestTracker(models['lstm'], split, k=split.n_items, exclude_seen=True)
+    s, t = split.seqs[0][:5], split.times[0][:5]
+    for i, ts in zip(s, t): top = tr.update('a', split.item_ids[i], int(ts))
+    assert not set(split.item_ids[s]) & set(top['item'][np.isfinite(top['score'])])
