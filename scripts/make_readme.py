@@ -1,24 +1,30 @@
 #!/usr/bin/env python
 """Write README.md from nbs/index.ipynb without Quarto (which `nbdev_readme` needs).
 
-nbdev's own notebook processing (`proc_nbs`: hides `#| hide` cells, strips directives) runs first, then
+nbdev's own notebook processing (`FilterDefaults`, as `nbdev_docs` applies it: hides `#| hide` cells, strips directives) runs first, then
 `jupyter nbconvert --to markdown` turns the processed index into GitHub markdown.
 Usage: python scripts/make_readme.py [--check]   (--check: exit 1 if README.md is out of date)
 """
-import subprocess, sys, tempfile, re, warnings, yaml
+import subprocess, sys, tempfile, re, os, warnings, yaml
 warnings.filterwarnings('ignore')
 from pathlib import Path
 from nbdev.config import get_config
-from nbdev.quarto import proc_nbs
+from nbdev.processors import FilterDefaults
+from execnb.nbio import read_nb, nb2str
 
 def render_readme() -> str:
     cfg = get_config()
-    cache = proc_nbs(cfg.nbs_path, n_workers=0, file_glob='index.ipynb')
+    nb = read_nb(cfg.nbs_path/cfg.readme_nb)
+    os.environ['IN_TEST'] = '1'             # as nbdev's docs driver does
+    FilterDefaults()(nb)                   # nbdev's own docs processing: hides `#| hide` cells, strips directives
     with tempfile.TemporaryDirectory() as d:
+        src = Path(d)/'index.ipynb'
+        src.write_text(nb2str(nb), encoding='utf-8')
         subprocess.run(['jupyter', 'nbconvert', '--to', 'markdown', '--output-dir', d, '--log-level', 'ERROR',
-                        str(cache/cfg.readme_nb)], check=True)
-        md = (Path(d)/Path(cfg.readme_nb).with_suffix('.md').name).read_text(encoding='utf-8')
-    m = re.match(r'^---\n(.*?)\n---\n', md, flags=re.S)  # front matter: Quarto turns it into the title block
+                        str(src)], check=True)
+        md = (Path(d)/'index.md').read_text(encoding='utf-8')
+    fm_cell = re.match(r'^---\n(.*?)\n---\n', md, flags=re.S)
+    m = fm_cell                                # front matter: Quarto turns it into the title block
     if m:
         fm = yaml.safe_load(m.group(1)) or {}
         head = f"# {fm.get('title', '')}\n\n"

@@ -1,0 +1,134 @@
+"""End-to-end tests of the `interest-llm` command (quick configurations: seconds, not minutes)."""
+import json, os, shutil, subprocess, sys
+import numpy as np, pandas as pd, pytest
+from interest_llm.cli import main, build_parser
+
+@pytest.fixture(scope='module')
+def tiny_llm(tmp_path_factory):
+    "A tiny random BERT with an offline tokenizer, so the tests do not depend on MiniLM's speed."
+    from interest_llm.llm import make_tiny_model
+    return str(make_tiny_model(tmp_path_factory.mktemp('llm') / 'tiny'))
+
+@pytest.fixture(scope='module')
+def cache(tmp_path_factory):
+    d = tmp_path_factory.mktemp('cache'); old = os.environ.get('INTEREST_LLM_CACHE')
+    os.environ['INTEREST_LLM_CACHE'] = str(d); yield d
+    if old is None: os.environ.pop('INTEREST_LLM_CACHE', None)
+    else: os.environ['INTEREST_LLM_CACHE'] = old
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory, tiny_llm, cache):
+    out = tmp_path_factory.mktemp('runs') / 'sim'
+    m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'pop,markov',
+              '--out', str(out), '--seed', '3'])
+    return out, m
+
+def test_run_folder_and_metrics_contract(run):
+    out, m = run
+    files = set(os.listdir(out))
+    assert {'model.safetensors', 'config.json', 'metrics.json', 'report.md', 'learning_curves.png', 'split.npz',
+            'split.json', 'items.csv.gz', 'checkpoints'} <= files
+    js = json.loads((out / 'metrics.json').read_text())
+    assert {'dataset', 'protocol', 'model', 'seed', 'valid', 'test', 'baselines', 'timing', 'peak_rss_mb'} <= set(js)
+    assert js['dataset'] == 'simulated' and js['model'] == 'ours' and js['seed'] == 3
+    assert {'hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20'} <= set(js['test']) and 'ndcg@10' in js['valid']
+    assert set(js['baselines']) == {'pop', 'markov'} and 'ndcg@10' in js['baselines']['pop']['test']
+    assert {'train_s_per_epoch', 'eval_s'} <= set(js['timing']) and js['peak_rss_mb'] > 0
+    assert 0 <= js['test']['ndcg@10'] <= js['test']['hr@10'] <= 1
+    assert {'masked', 'sampled-100-uniform', 'classification'} <= set(js['test'])
+    rep = (out / 'report.md').read_text()
+    assert 'pessimistically' in rep and '| pop |' in rep and 'learning_curves.png' in rep
+    assert not any(f.endswith(('.pt', '.pth', '.pkl', '.bin')) for f in os.listdir(out / 'checkpoints'))
+
+def test_evaluate_reproduces_test_metrics(run):
+    out, m = run
+    ev = main(['evaluate', str(out)])
+    assert ev['ndcg@10'] == pytest.approx(m['test']['ndcg@10'], abs=1e-9)
+    assert (out / 'eval-test.json').exists()
+
+def test_recommend_user_items_texts(run, capsys):
+    out, _ = run
+    from interest_llm.data import SplitData
+    split = SplitData.load(out / 'split')
+    df = main(['recommend', str(out), '--user', str(split.users[0]), '-k', '4', '--json'])
+    assert len(df) == 4 and df['item'].isin(split.item_ids[1:]).all() and df['score'].is_monotonic_decreasing
+    assert json.loads(capsys.readouterr().out)[0]['rank'] == 1
+    items = pd.read_csv(out / 'items.csv.gz', dtype=str)
+    df2 = main(['recommend', str(out), '--items', ','.join(split.item_ids[1:3]), '-k', '3', '--exclude-seen'])
+    assert not set(df2['item']) & set(split.item_ids[1:3])
+    df3 = main(['recommend', str(out), '--texts', items['text'][0].upper(), '-k', '2'])   # case-insensitive match
+    assert len(df3) == 2
+
+def test_recommend_errors(run, capsys):
+    out, _ = run
+    with pytest.raises(SystemExit) as e: main(['recommend', str(out), '--user', 'nobody'])
+    assert e.value.code == 2 and "unknown user 'nobody'" in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(['recommend', str(out), '--items', 'no-such-item'])
+    assert "unknown item id(s) ['no-such-item']" in capsys.readouterr().err
+
+def test_recommend_free_text_uses_text_pathway(run):
+    out, _ = run
+    df = main(['recommend', str(out), '--texts', 'a brand new camera bag', 'vintage hiking boots', '-k', '3'])
+    assert len(df) == 3 and df['rank'].tolist() == [1, 2, 3]
+
+def test_refuses_to_overwrite_finished_run(run, capsys):
+    out, _ = run
+    with pytest.raises(SystemExit): main(['train', '--dataset', 'simulated', '--quick', '--no-llm', '--out', str(out)])
+    assert 'already holds a finished run' in capsys.readouterr().err
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as e: main(['train', '--help'])
+    assert e.value.code == 0
+    h = capsys.readouterr().out
+    for opt in ['--dataset', '--data-dir', '--interactions', '--items', '--user-col', '--item-col', '--time-col', '--text-col',
+                '--seed', '--epochs', '--batch-size', '--lr', '--hidden', '--latent', '--cell', '--no-llm', '--no-vae', '--no-time',
+                '--baselines', '--max-len', '--threads', '--quick', '--out', '--resume', 'INTEREST_LLM_DATA']:
+        assert opt in h, opt
+    for cmd in ['train', 'evaluate', 'recommend', 'embed', 'benchmark']:
+        with pytest.raises(SystemExit): main([cmd, '--help'])
+        assert 'usage: interest-llm ' + cmd in capsys.readouterr().out
+
+def test_bad_arguments(capsys, monkeypatch, tmp_path):
+    with pytest.raises(SystemExit) as e: main(['train', '--dataset', 'movielens'])
+    assert e.value.code == 2 and "invalid choice: 'movielens'" in capsys.readouterr().err
+    monkeypatch.delenv('INTEREST_LLM_DATA', raising=False)
+    with pytest.raises(SystemExit) as e: main(['train', '--dataset', 'ml-100k', '--quick'])
+    assert e.value.code == 2 and 'INTEREST_LLM_DATA' in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(['train', '--dataset', 'ml-100k', '--data-dir', str(tmp_path / 'nope')])
+    assert 'not a directory' in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(['train', '--interactions', str(tmp_path / 'missing.csv'), '--quick'])
+    assert 'does not exist' in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(['train', '--dataset', 'simulated', '--quick', '--no-llm', '--baselines', 'magic', '--epochs', '1', '--out', str(tmp_path / 'r')])
+    assert "unknown baseline(s) ['magic']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e: main(['train', '--epochs', 'many'])
+    assert e.value.code == 2 and "invalid int value: 'many'" in capsys.readouterr().err
+
+def test_generic_file_with_column_mapping(tmp_path, tiny_llm, cache):
+    rng = np.random.default_rng(0)
+    rows = [(f'c{u}', f'sku{(u + t) % 30}', f'2021-03-{1 + t:02d} 10:00') for u in range(40) for t in range(int(rng.integers(4, 12)))]
+    pd.DataFrame(rows, columns=['customer', 'sku', 'when']).to_csv(tmp_path / 'log.csv', index=False)
+    pd.DataFrame({'sku': [f'sku{i}' for i in range(30)], 'title': [f'red mug number {i}' for i in range(30)]}).to_csv(tmp_path / 'items.csv', index=False)
+    m = main(['train', '--interactions', str(tmp_path / 'log.csv'), '--items', str(tmp_path / 'items.csv'), '--user-col', 'customer',
+              '--item-col', 'sku', '--time-col', 'when', '--text-col', 'title', '--quick', '--llm-model', tiny_llm,
+              '--baselines', 'none', '--out', str(tmp_path / 'run')])
+    assert m['dataset'] == 'file' and m['data']['n_users'] == 40 and m['baselines'] == {}
+    with pytest.raises(SystemExit): main(['train', '--interactions', str(tmp_path / 'log.csv'), '--user-col', 'client', '--quick'])
+
+def test_embed(tmp_path, tiny_llm, cache):
+    info = main(['embed', '--dataset', 'simulated', '--llm-model', tiny_llm, '--out', str(tmp_path / 'e.safetensors')])
+    from safetensors.torch import load_file
+    e = load_file(str(tmp_path / 'e.safetensors'))['text_emb']
+    assert e.shape[0] == len(info['item_ids']) and info['item_ids'][0] == '<pad>' and float(e[0].abs().sum()) == 0
+
+def test_console_entry_point(tmp_path):
+    "The module entry point runs as a separate process (the `interest-llm` script when installed)."
+    exe = shutil.which('interest-llm')
+    cmd = [exe] if exe else [sys.executable, '-c', 'from interest_llm.cli import main; main()']
+    p = subprocess.run(cmd + ['--help'], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)})
+    assert p.returncode == 0 and 'benchmark' in p.stdout
+    if exe:                                                 # sys.exit(main()): success must exit with status 0, silently
+        p = subprocess.run([exe, 'train', '--dataset', 'simulated', '--quick', '--no-llm', '--baselines', 'none', '--epochs', '1',
+                            '--out', str(tmp_path / 'r')], capture_output=True, text=True)
+        assert p.returncode == 0 and (tmp_path / 'r' / 'metrics.json').exists() and "{'dataset'" not in p.stderr
+    p = subprocess.run(cmd + ['train', '--dataset', 'nope'], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)})
+    assert p.returncode == 2 and 'invalid choice' in p.stderr
