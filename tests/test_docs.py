@@ -260,12 +260,14 @@ def modidx_symbols():
     return out
 
 def module_defs():
-    "Top-level public def/class names in interest_llm/*.py, read with ast."
+    "Top-level public def/class names in interest_llm/*.py, read with ast (fastcore `@patch` methods belong to their class)."
+    def patched(t): return any((getattr(d, 'id', None) or getattr(getattr(d, 'func', None), 'id', None)) == 'patch'
+                               for d in getattr(t, 'decorator_list', []))
     out = set()
     for py in (REPO/'interest_llm').glob('*.py'):
         if py.name.startswith('_'): continue
         for t in ast.parse(py.read_text(encoding='utf-8')).body:
-            if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not t.name.startswith('_'):
+            if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not t.name.startswith('_') and not patched(t):
                 out.add((f'interest_llm.{py.stem}', t.name))
     return out
 
