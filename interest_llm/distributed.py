@@ -276,6 +276,7 @@ def _loop(model, net, loader, split, opt, sched, cfg, gcfg, info, st, best_sd):
         if st['bad_epochs'] >= cfg.patience: break
         t0 = time.perf_counter(); loader.set_epoch(epoch)
         if info.rank > 0: torch.manual_seed(epoch_seed(cfg.seed, epoch) + info.rank)
+        if cfg.kl_warmup and hasattr(model, 'kl_scale'): model.kl_scale = min(1.0, epoch / cfg.kl_warmup)  # as train.fit
         try: terms = _epoch_terms(train_epoch(net, loader, opt, gcfg, desc=f'epoch {epoch}/{cfg.epochs}'), loader, info)
         except NonFiniteLoss as e:
             reason, status = f'non-finite loss in epoch {epoch} ({e}); kept the weights of epoch {st["best_epoch"]}', 'non-finite'
