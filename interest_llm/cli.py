@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #c003
 from __future__ import annotations
-import argparse, datetime, json, os, platform, shlex, subprocess, sys, time, warnings
+import argparse, contextlib, datetime, hashlib, json, os, platform, shlex, subprocess, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -12,17 +12,17 @@ import torch
 from .data import DATASETS, load_dataset, load_table, leave_one_out, SplitData, make_loader, collate_batch
 from .llm import embed_catalogue, DEFAULT_MODEL
 from .model import ModelConfig, InterestModel
-from .train import (TrainConfig, fit, save_model, load_model_weights, plot_history, evaluate_model,
+from .train import (TrainConfig, fit, save_model, load_model_weights, plot_history, evaluate_model, model_ranks, metrics_from_ranks,
                                 save_tensors, load_tensors, CheckpointError)
-from .evaluate import evaluate_all, peak_rss_mb, markdown_table, fmt_mean_std, mean_std
+from .evaluate import evaluate_all, peak_rss_mb, markdown_table, fmt_mean_std, mean_std, paired_bootstrap
 from .baselines import BASELINES, run_baseline
 
 # %% auto #0
 __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'BENCH_OPTIONS', 'PEER', 'COMMANDS',
            'build_parser', 'CLIError', 'resolve', 'data_dir', 'load_data', 'make_split', 'model_config_from',
-           'build_model', 'train_config_from', 'cmd_train', 'dataclass_dict', 'command_line', 'report_markdown',
-           'load_run', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'bench_argv', 'bench_row',
-           'cmd_benchmark', 'benchmarks_markdown', 'main']
+           'build_model', 'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict', 'command_line',
+           'report_markdown', 'load_run', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'bench_argv',
+           'bench_row', 'cmd_benchmark', 'benchmarks_markdown', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
@@ -62,6 +62,7 @@ def _model_options(p):
     g.add_argument('--cell', default='lstm', choices=('lstm', 'gru', 'rnn'), help="recurrent cell (default: lstm)")
     g.add_argument('--dropout', type=float, help="dropout inside the model (default: the model's own)")
     g.add_argument('--beta', type=float, help="weight of the KL term (default: the model's own)")
+    g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0)")
     g.add_argument('--no-llm', action='store_true', help="ablation: learned item-id embeddings instead of LLM text vectors")
     g.add_argument('--no-vae', action='store_true', help="ablation: no latent interest z (plain recurrent model)")
     g.add_argument('--no-time', action='store_true', help="ablation: ignore the time gaps between events")
@@ -76,6 +77,8 @@ def _train_options(p):
     g.add_argument('--batch-size', type=int, help="training windows per step (default: 128; --quick: 64)")
     g.add_argument('--lr', type=float, help="AdamW learning rate (default: 3e-3; --quick: 3e-3)")
     g.add_argument('--weight-decay', type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
+    g.add_argument('--kl-warmup', type=int, default=0, help="KL annealing: the KL weight grows linearly to beta over this many epochs (default: 0, none)")
+    g.add_argument('--scheduler', default='none', choices=('none', 'cosine'), help="learning-rate schedule (default: none)")
     g.add_argument('--baselines', help="comma list of baselines to compare with, or 'none' (default: pop,itemknn,markov,content,gru4rec; --quick: pop,markov)")
     g.add_argument('--threads', type=int, help="torch CPU threads (default: torch's choice)")
     g.add_argument('--out', help="run folder (default: ./runs/<dataset>-<timestamp>)")
@@ -182,6 +185,7 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
               latent_dim=args.latent, cell=args.cell, use_vae=not args.no_vae, use_time=not args.no_time, max_len=args.max_len)
     if args.dropout is not None: kw['dropout'] = args.dropout
     if args.beta is not None: kw['beta'] = args.beta
+    if getattr(args, 'free_bits', None) is not None: kw['free_bits'] = args.free_bits
     return ModelConfig(**kw)
 
 def build_model(args, split:SplitData, text_emb):
@@ -196,7 +200,15 @@ def train_config_from(args, checkpoint_dir=None) -> TrainConfig:
     "The `TrainConfig` from the options."
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                        patience=args.patience, max_len=args.max_len, seed=args.seed, checkpoint_dir=checkpoint_dir,
-                       resume=args.resume, progress=False if args.no_progress else None)
+                       resume=args.resume, progress=False if args.no_progress else None,
+                       kl_warmup=getattr(args, 'kl_warmup', 0) or 0, scheduler=getattr(args, 'scheduler', None) or 'none')
+
+def baseline_kwargs(args, name:str) -> dict:
+    "Constructor options of a neural baseline from --hidden/--dropout, so it is compared at our model's width."
+    if name not in ('gru4rec', 'lstm4rec', 'sasrec'): return {}
+    kw = dict(dim=args.hidden)
+    if args.dropout is not None: kw['dropout'] = args.dropout
+    return kw
 
 # %% ../nbs/09_cli.ipynb #c023
 PROTOCOL = 'leave-one-out, full ranking, unmasked (PROTOCOL.md)'
@@ -237,7 +249,7 @@ def _baselines(args, split, text_emb, log) -> dict:
     for name in names:
         if text_emb is None and name == 'content': log("baseline content skipped: --no-llm gives no text vectors"); continue
         t = time.perf_counter()
-        r = run_baseline(name, split, text_emb, args.seed, train_config_from(args))
+        r = run_baseline(name, split, text_emb, args.seed, train_config_from(args), **baseline_kwargs(args, name))
         out[name] = dict(r, seconds=time.perf_counter() - t)
         log(f"baseline {name:<12} test ndcg@10 {r['test']['ndcg@10']:.4f}  hr@10 {r['test']['hr@10']:.4f}  ({out[name]['seconds']:.1f} s)")
     return out
@@ -261,14 +273,15 @@ def cmd_train(args, log=print) -> dict:
         result = fit(model, split, cfg, on_epoch=lambda h: log(_epoch_line(h, cfg)))
         log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
         test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
+        ranks = model_ranks(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
         valid = result.best_valid
         timing.update(train_s_per_epoch=result.s_per_epoch, valid_s_per_epoch=result.eval_s, eval_s=test['eval_s'],
                       time_to_best_s=result.time_to_best, train_total_s=result.total_s, epochs_run=len(result.history),
                       best_epoch=result.best_epoch, stop_reason=result.stop_reason)
     else:
         if args.model not in BASELINES: raise CLIError(f"unknown --model {args.model!r}; choose from ours, {', '.join(BASELINES)}")
-        r = run_baseline(args.model, split, text_emb, args.seed, cfg)
-        valid, test = r['valid'], r['test']
+        r = run_baseline(args.model, split, text_emb, args.seed, cfg, **baseline_kwargs(args, args.model))
+        valid, test, ranks = r['valid'], r['test'], (r['per_user']['user'], r['per_user']['rank'])
         timing.update(r.get('timing', {}))
         if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'])
     log(f"test ({PROTOCOL}): " + '  '.join(f"{k} {test[k]:.4f}" for k in ('hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20')))
@@ -285,7 +298,7 @@ def cmd_train(args, log=print) -> dict:
                    train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
                    history=result.history if result else None, command=command_line(args), torch=torch.__version__,
                    threads=torch.get_num_threads(), python=platform.python_version())
-    _write_run(run, args, metrics, model, split, items, text_emb, result)
+    _write_run(run, args, metrics, model, split, items, text_emb, result, ranks)
     log(f"run folder: {run}  (total {timing['total_s']:.1f} s, peak memory {metrics['peak_rss_mb']:.0f} MB)")
     return metrics
 
@@ -305,8 +318,8 @@ def _write_json(obj, path):
     os.replace(tmp, path)
 
 # %% ../nbs/09_cli.ipynb #c027
-def _write_run(run:Path, args, metrics:dict, model, split, items, text_emb, result):
-    "Model, split, text vectors, metrics.json, report.md and learning curves into the run folder."
+def _write_run(run:Path, args, metrics:dict, model, split, items, text_emb, result, ranks=None):
+    "Model, split, text vectors, per-user test ranks, metrics.json, report.md and learning curves into the run folder."
     if model is not None:
         save_model(model, str(run), dict(model='ours', dataset=args.dataset, args=_args_dict(args), n_items=split.n_items))
     split.save(run / 'split')
@@ -316,6 +329,10 @@ def _write_run(run:Path, args, metrics:dict, model, split, items, text_emb, resu
         import matplotlib.pyplot as plt
         fig = plot_history(result.history, title=f"{metrics['model']} on {args.dataset} (seed {args.seed})")
         fig.savefig(run / 'learning_curves.png', dpi=110); plt.close(fig)
+    if ranks is not None:                       # per-user test ranks: what paired comparisons between runs need
+        users, r = ranks
+        pd.DataFrame(dict(user_id=split.users[users], target=[split.item_ids[split.seqs[u][-1]] for u in users], rank=r)
+                     ).to_csv(run / 'test_ranks.csv.gz', index=False)
     _write_json(metrics, run / 'metrics.json')
     (run / 'report.md').write_text(report_markdown(metrics, has_curves=(run / 'learning_curves.png').exists()))
 
@@ -474,9 +491,20 @@ def _load_results(path) -> list:
     p = Path(path)
     return json.loads(p.read_text()) if p.exists() else []
 
-def bench_row(metrics:dict, model:str, argv:list, wall_s:float) -> dict:
-    "The stored row of a finished benchmark run."
+@contextlib.contextmanager
+def _locked(path):
+    "Exclusive lock (a `.lock` file beside `path`) around a read-modify-write of the results file."
+    import fcntl
+    with open(f"{path}.lock", 'w') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|None=None) -> dict:
+    "The stored row of a finished benchmark run (with the per-user test ranks of `run`/test_ranks.csv.gz, for paired tests)."
     t = metrics['timing']
+    rk = Path(run) / 'test_ranks.csv.gz' if run else None
+    ranks = pd.read_csv(rk, dtype={'user_id': str}) if rk and rk.exists() else None
     return dict(dataset=metrics['dataset'], model=model, seed=metrics['seed'], protocol=metrics['protocol'],
                 test={k: v for k, v in metrics['test'].items() if '@' in k and not isinstance(v, dict)},
                 test_masked=metrics['test'].get('masked'), valid=metrics['valid'],
@@ -485,7 +513,9 @@ def bench_row(metrics:dict, model:str, argv:list, wall_s:float) -> dict:
                 peak_rss_mb=metrics['peak_rss_mb'], threads=metrics.get('threads'), model_config=metrics.get('model_config'),
                 train_config={k: metrics['train_config'][k] for k in ('epochs', 'batch_size', 'lr', 'patience', 'max_len')} if metrics.get('train_config') else None,
                 command='interest-llm ' + shlex.join(argv), finished=datetime.datetime.now().isoformat(timespec='seconds'),
-                load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count())
+                load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count(),
+                test_users_sha1=None if ranks is None else hashlib.sha1('\n'.join(ranks['user_id']).encode()).hexdigest(),
+                test_ranks=None if ranks is None else ranks['rank'].tolist())
 
 def cmd_benchmark(args, log=print) -> list:
     "The `benchmark` command: run rows (each in its own process), append them to --results, regenerate --markdown."
@@ -504,10 +534,11 @@ def cmd_benchmark(args, log=print) -> list:
                     t = time.perf_counter()
                     p = subprocess.run([sys.executable, '-c', 'from interest_llm.cli import main; main()', *argv])
                     if p.returncode != 0: log(f"row failed with exit status {p.returncode}: {ds} {model} seed {seed}"); continue
-                    row = bench_row(json.loads((Path(out) / 'metrics.json').read_text()), model, argv, time.perf_counter() - t)
-                    rows = [r for r in _load_results(args.results) if not (r['dataset'] == ds and r['model'] == model and r['seed'] == seed)]
+                    row = bench_row(json.loads((Path(out) / 'metrics.json').read_text()), model, argv, time.perf_counter() - t, out)
                     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-                    _write_json(rows + [row], args.results)
+                    with _locked(args.results):          # several benchmark processes may share one results file
+                        rows = [r for r in _load_results(args.results) if not (r['dataset'] == ds and r['model'] == model and r['seed'] == seed)]
+                        _write_json(rows + [row], args.results)
                     log(f"  ndcg@10 {row['test']['ndcg@10']:.4f}  {row['train_s_per_epoch'] or 0:.1f} s/epoch  peak {row['peak_rss_mb']:.0f} MB")
                     Path(args.markdown).write_text(benchmarks_markdown(_load_results(args.results)))
     rows = _load_results(args.results)
@@ -561,6 +592,7 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
         L += ['', 'Commands (one per row; the data folder was `$INTEREST_LLM_DATA`):', '']
         L += [f"- {s['model']}: " + '; '.join(f"`{r['command']}`" for r in s['rows']) for s in S] + ['']
         if ds == 'ml-100k': L += _peer_section(S)
+        L += _paired_section(S)
     for extra in sorted(Path(extras).glob('*.md')) if extras else []:  # other measurements, each with its own command
         L += [extra.read_text().strip(), '']
     return '\n'.join(L) + '\n'
@@ -587,6 +619,31 @@ def _peer_section(S) -> list:
           f"| time to best validation ≤ 1/5 of RecBole's | ≤ {PEER['time_to_best_min'] / 5:.1f} min | {ttb:.2f} min | {mark(ttb <= PEER['time_to_best_min'] / 5)} |", '',
           f"RecBole used 2 threads, our rows 1 thread. Baselines run so far: {', '.join(s['model'] for s in base) or 'none'}.", '']
     return L
+
+# %% ../nbs/09_cli.ipynb #7047b21a
+def _per_user_ndcg(rows, seeds) -> tuple:
+    "Per-user NDCG@10 averaged over `seeds` (rows with stored ranks), and the users' fingerprint."
+    rs = [r for r in rows if r['seed'] in seeds and r.get('test_ranks')]
+    v = np.mean([metrics_from_ranks(np.asarray(r['test_ranks']), (10,), reduce=False)['ndcg@10'] for r in rs], 0)
+    return v, {r['test_users_sha1'] for r in rs}
+
+def _paired_section(S, ref:str='ours', n:int=1000) -> list:
+    "Paired bootstrap of `ref` against every other model of one data set, on the seeds both ran."
+    a = next((s for s in S if s['model'] == ref), None)
+    if a is None or not any(r.get('test_ranks') for r in a['rows']): return []
+    L = [f'### Paired bootstrap: {ref} against each model', '',
+         f'Per-user NDCG@10 averaged over the seeds both models ran; {n} resamples of the users; 95% percentile interval of the '
+         f'difference in mean NDCG@10 ({ref} minus the other model). p = share of resamples where {ref} is not ahead.', '',
+         '| other model | seeds | users | difference | 95% interval | p |', '|---|---|---|---|---|---|']
+    for b in S:
+        seeds = sorted(set(a['seeds']) & set(b['seeds']))
+        if b is a or not seeds or not any(r.get('test_ranks') for r in b['rows']): continue
+        (va, ha), (vb, hb) = _per_user_ndcg(a['rows'], seeds), _per_user_ndcg(b['rows'], seeds)
+        if len(ha | hb) != 1 or va.shape != vb.shape: continue          # not the same users in the same order
+        pb = paired_bootstrap(va, vb, n=n)
+        L.append(f"| {b['model']} | {','.join(map(str, seeds))} | {pb['users']} | {pb['diff']:+.4f} | "
+                 f"[{pb['lo']:+.4f}, {pb['hi']:+.4f}] | {pb['p']:.3f} |")
+    return L + ['']
 
 # %% ../nbs/09_cli.ipynb #c044
 COMMANDS = dict(train=cmd_train, evaluate=cmd_evaluate, recommend=cmd_recommend, embed=cmd_embed, benchmark=cmd_benchmark)

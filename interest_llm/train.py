@@ -60,7 +60,7 @@ def metrics_from_ranks(ranks, # (B,) ranks (1 = best)
                        reduce:bool=True, # mean over rows (floats) or per-row numpy arrays
                       ) -> dict:
     "HR@K, NDCG@K and MRR@K from target ranks."
-    r = torch.as_tensor(ranks).double()
+    r = torch.tensor(np.asarray(ranks), dtype=torch.float64)   # a copy: read-only arrays (pandas, np.load) are fine
     out = {}
     for k in ks:
         hit = r <= k

@@ -132,3 +132,42 @@ def test_console_entry_point(tmp_path):
         assert p.returncode == 0 and (tmp_path / 'r' / 'metrics.json').exists() and "{'dataset'" not in p.stderr
     p = subprocess.run(cmd + ['train', '--dataset', 'nope'], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)})
     assert p.returncode == 2 and 'invalid choice' in p.stderr
+
+def test_test_ranks_agree_with_metrics(run):
+    "test_ranks.csv.gz (what paired bootstraps read) gives back the reported test metrics exactly."
+    from interest_llm.train import metrics_from_ranks
+    out, m = run
+    r = pd.read_csv(out / 'test_ranks.csv.gz', dtype={'user_id': str, 'target': str})
+    assert len(r) == m['data']['n_eval_users'] and r['rank'].min() >= 1
+    got = metrics_from_ranks(r['rank'].to_numpy(), (10, 20))
+    for k in ('hr@10', 'ndcg@10', 'mrr@10', 'ndcg@20'): assert got[k] == pytest.approx(m['test'][k], abs=1e-9), k
+
+def test_vae_and_schedule_options_reach_the_configs(tmp_path, tiny_llm, cache):
+    m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'gru4rec', '--hidden', '12',
+              '--free-bits', '0.25', '--kl-warmup', '3', '--scheduler', 'cosine', '--out', str(tmp_path / 'r')])
+    assert m['model_config']['free_bits'] == 0.25 and m['model_config']['hidden_dim'] == 12
+    assert m['train_config']['kl_warmup'] == 3 and m['train_config']['scheduler'] == 'cosine'
+    assert 'ndcg@10' in m['baselines']['gru4rec']['test']
+
+def test_baselines_take_the_width_of_our_model():
+    from interest_llm.cli import baseline_kwargs
+    a = build_parser().parse_args(['train', '--hidden', '96', '--dropout', '0.3'])
+    assert baseline_kwargs(a, 'gru4rec') == dict(dim=96, dropout=0.3) and baseline_kwargs(a, 'sasrec')['dim'] == 96
+    assert baseline_kwargs(a, 'markov') == {} and baseline_kwargs(a, 'mlp_article') == {}
+
+def test_two_benchmark_processes_share_one_results_file(tmp_path, tiny_llm, cache):
+    "Rows finished by concurrent `benchmark` processes all land in the shared results file (it is locked per write)."
+    res, md = tmp_path / 'results.json', tmp_path / 'B.md'
+    cmd = [sys.executable, '-c', 'from interest_llm.cli import main; main()', 'benchmark', '--dataset', 'simulated',
+           '--seeds', '0,1', '--results', str(res), '--markdown', str(md), '--runs', str(tmp_path / 'runs')]
+    extra = ['--', '--quick', '--llm-model', tiny_llm]
+    env = dict(os.environ, INTEREST_LLM_CACHE=str(cache))
+    ps = [subprocess.Popen(cmd + ['--models', m] + extra, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+          for m in ('pop,markov', 'itemknn,ours')]
+    outs = [p.communicate(timeout=600)[0] for p in ps]
+    assert all(p.returncode == 0 for p in ps), outs
+    rows = json.loads(res.read_text())
+    assert sorted((r['model'], r['seed']) for r in rows) == sorted((m, s) for m in ('pop', 'markov', 'itemknn', 'ours') for s in (0, 1))
+    assert all(len(r['test_ranks']) == len(rows[0]['test_ranks']) and r['test_users_sha1'] == rows[0]['test_users_sha1'] for r in rows)
+    text = md.read_text()
+    assert '## simulated' in text and 'Paired bootstrap: ours against each model' in text and '| markov | 0,1 |' in text
