@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .data import SplitData, SeqDataset, collate_batch, PAD
 from .train import (TrainConfig, TrainResult, NonFiniteLoss, seed_everything, epoch_seed, make_optimizer,
                     make_scheduler, train_epoch, model_ranks, metrics_from_ranks, evaluate_model, save_checkpoint,
-                    load_checkpoint, load_tensors, CheckpointError, _fit_state, _result)
+                    load_checkpoint, load_tensors, CheckpointError, _fit_state, _result, apply_kl_warmup, record_epoch, should_stop)
 
 # %% auto #0
 __all__ = ['DistInfo', 'pick_backend', 'init_distributed', 'barrier', 'shutdown', 'epoch_permutation', 'shard_batches',
@@ -276,7 +276,7 @@ def _loop(model, net, loader, split, opt, sched, cfg, gcfg, info, st, best_sd):
         if st['bad_epochs'] >= cfg.patience: break
         t0 = time.perf_counter(); loader.set_epoch(epoch)
         if info.rank > 0: torch.manual_seed(epoch_seed(cfg.seed, epoch) + info.rank)
-        if cfg.kl_warmup and hasattr(model, 'kl_scale'): model.kl_scale = min(1.0, epoch / cfg.kl_warmup)  # as train.fit
+        apply_kl_warmup(model, cfg, epoch)
         try: terms = _epoch_terms(train_epoch(net, loader, opt, gcfg, desc=f'epoch {epoch}/{cfg.epochs}'), loader, info)
         except NonFiniteLoss as e:
             reason, status = f'non-finite loss in epoch {epoch} ({e}); kept the weights of epoch {st["best_epoch"]}', 'non-finite'
@@ -285,18 +285,11 @@ def _loop(model, net, loader, split, opt, sched, cfg, gcfg, info, st, best_sd):
         if sched: sched.step()
         t1 = time.perf_counter()
         valid = evaluate_sharded(model, split, 'valid', info, cfg.ks, cfg.eval_batch_size, cfg.max_len)
-        train_s, eval_s = _reduce([t1 - t0, time.perf_counter() - t1], info, 'max')
-        st['elapsed'] += train_s + eval_s
-        st['history'].append(dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=train_s, eval_s=eval_s, elapsed=st['elapsed']))
-        st['epoch'] = epoch
-        if valid[cfg.metric] > st['best_metric']:
-            st.update(best_metric=valid[cfg.metric], best_epoch=epoch, bad_epochs=0)
-            best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else: st['bad_epochs'] += 1
+        train_s, eval_s = _reduce([t1 - t0, time.perf_counter() - t1], info, 'max')   # the slowest rank's seconds
+        best_sd = record_epoch(st, model, cfg, dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=train_s, eval_s=eval_s), best_sd)
         if ckpt and info.is_main: save_checkpoint(ckpt, model, opt, sched, gcfg, st)
         barrier(info)
-        if st['bad_epochs'] >= cfg.patience: reason = 'early stopping'; break
-        if cfg.max_minutes is not None and st['elapsed'] > 60 * cfg.max_minutes: reason = 'time budget'; break
+        if stop := should_stop(st, cfg): reason = stop; break
     if best_sd is not None: model.load_state_dict(best_sd)
     return _result(st, reason, status)
 

@@ -15,10 +15,11 @@ from .data import make_loader
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'RESUME_FREE', 'target_ranks', 'metrics_from_ranks', 'ranking_metrics', 'TrainConfig',
-           'seed_everything', 'epoch_seed', 'make_optimizer', 'make_scheduler', 'NonFiniteLoss', 'train_epoch',
-           'history_exclude', 'model_ranks', 'evaluate_model', 'CheckpointError', 'save_tensors', 'load_tensors',
-           'model_config', 'save_model', 'load_model_weights', 'optimizer_to_safe', 'optimizer_from_safe', 'rng_state',
-           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainResult', 'fit', 'plot_history']
+           'seed_everything', 'epoch_seed', 'make_optimizer', 'make_scheduler', 'NonFiniteLoss', 'to_device',
+           'model_device', 'train_epoch', 'history_exclude', 'model_ranks', 'evaluate_model', 'CheckpointError',
+           'save_tensors', 'load_tensors', 'model_config', 'save_model', 'load_model_weights', 'optimizer_to_safe',
+           'optimizer_from_safe', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainResult',
+           'apply_kl_warmup', 'record_epoch', 'should_stop', 'fit', 'plot_history']
 
 # %% ../nbs/06_train.ipynb #c010
 def _as_exclude(exclude, B:int, device) -> torch.Tensor|None:
@@ -136,6 +137,15 @@ class NonFiniteLoss(RuntimeError):
 def _bar(it, cfg, **kw):
     return tqdm(it, disable=None if cfg.progress is None else not cfg.progress, leave=False, **kw)
 
+def to_device(batch:dict, device) -> dict:
+    "Tensors of a batch moved to `device` (a no-op on the CPU); other entries unchanged."
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+def model_device(model) -> torch.device:
+    "Where the model's parameters live (CPU for parameter-free models such as most-popular)."
+    p = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    return p.device if p is not None else torch.device('cpu')
+
 def _forward_kwargs(model) -> dict:
     "The loop never uses the (B, T, n_items+1) logits: ask models that can skip them (`return_logits=False`) to do so."
     fwd = getattr(model, 'module', model).forward                       # unwrap DistributedDataParallel
@@ -151,8 +161,9 @@ def train_epoch(model:nn.Module, # model (or DDP wrapper) whose forward(batch) r
                ) -> dict: # mean of every scalar term of the forward's dict, weighted by the number of targets
     "One pass over `loader`; raises `NonFiniteLoss` before stepping on a NaN/inf loss."
     model.train(); sums, n_tot = {}, 0
-    kw = _forward_kwargs(model)
+    kw, dev = _forward_kwargs(model), model_device(model)
     for step, batch in enumerate(_bar(loader, cfg, desc=desc)):
+        batch = to_device(batch, dev)                                   # single-process GPU training: batches follow the model
         out = model(batch, **kw)
         loss = out['loss']
         if not torch.isfinite(loss): raise NonFiniteLoss(f"loss is {loss.item()} at step {step}")
@@ -185,12 +196,12 @@ def model_ranks(model, # anything with score(batch) -> (B, n_items+1)
     if stage not in ('valid', 'test'): raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
     was_training = getattr(model, 'training', False)
     if isinstance(model, nn.Module): model.eval()
-    users, ranks = [], []
+    users, ranks, dev = [], [], model_device(model)
     try:
         for b in tqdm(make_loader(split, stage, batch_size=batch_size, max_len=max_len, shuffle=False),
                       disable=None if progress is None else not progress, leave=False, desc=stage):
             ex = history_exclude(split, b['user'], stage) if masked else None
-            ranks.append(target_ranks(model.score(b), b['target'], ex)); users.append(b['user'])
+            ranks.append(target_ranks(model.score(to_device(b, dev)), b['target'], ex).cpu()); users.append(b['user'])
     finally:
         if isinstance(model, nn.Module): model.train(was_training)
     if not ranks: raise ValueError(f"split has no {stage} targets (every user has < 3 events)")
@@ -238,8 +249,11 @@ def save_tensors(tensors:dict, path:str, metadata:dict|None=None) -> str:
     "Write `tensors` to a safetensors file atomically; returns its SHA-256."
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}   # clone: tied weights share storage
     tmp = f'{path}.tmp{os.getpid()}'
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:                                                  # a failed write (disk full, bad metadata) leaves no stray file
+        if os.path.exists(tmp): os.remove(tmp)
     return _sha256(path)
 
 def load_tensors(path:str, sha256:str|None=None) -> dict:
@@ -392,6 +406,27 @@ def _result(st, reason, status='ok'):
                        b['elapsed'] if b else float('nan'), st['elapsed'], reason, status)
 
 # %% ../nbs/06_train.ipynb #c056
+def apply_kl_warmup(model, cfg:TrainConfig, epoch:int):
+    "KL annealing: a model with a `kl_scale` gets min(1, epoch / cfg.kl_warmup) (no change when kl_warmup is 0)."
+    if cfg.kl_warmup and hasattr(model, 'kl_scale'): model.kl_scale = min(1.0, epoch / cfg.kl_warmup)
+
+def record_epoch(st:dict, model, cfg:TrainConfig, entry:dict, best_sd:dict|None) -> dict|None:
+    "Append `entry` (epoch, train, valid, lr, train_s, eval_s) to the history; track the best weights and patience -> best_sd."
+    st['elapsed'] += entry['train_s'] + entry['eval_s']
+    st['history'].append(dict(entry, elapsed=st['elapsed']))
+    st['epoch'] = entry['epoch']
+    if entry['valid'][cfg.metric] > st['best_metric']:
+        st.update(best_metric=entry['valid'][cfg.metric], best_epoch=entry['epoch'], bad_epochs=0)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    st['bad_epochs'] += 1
+    return best_sd
+
+def should_stop(st:dict, cfg:TrainConfig) -> str|None:
+    "Why training stops after this epoch ('early stopping', 'time budget'), or None to go on."
+    if st['bad_epochs'] >= cfg.patience: return 'early stopping'
+    if cfg.max_minutes is not None and st['elapsed'] > 60 * cfg.max_minutes: return 'time budget'
+    return None
+
 def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and score(batch)
         split, # SplitData
         cfg:TrainConfig|None=None, # training settings
@@ -413,7 +448,7 @@ def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and
         if st['bad_epochs'] >= cfg.patience: break
         t0 = time.perf_counter()
         loader = make_loader(split, 'train', batch_size=cfg.batch_size, max_len=cfg.max_len, shuffle=True, seed=epoch_seed(cfg.seed, epoch))
-        if cfg.kl_warmup and hasattr(model, 'kl_scale'): model.kl_scale = min(1.0, epoch / cfg.kl_warmup)
+        apply_kl_warmup(model, cfg, epoch)
         try: terms = train_epoch(model, loader, opt, cfg, desc=f'epoch {epoch}/{cfg.epochs}')
         except NonFiniteLoss as e:
             reason, status = f'non-finite loss in epoch {epoch} ({e}); kept the weights of epoch {st["best_epoch"]}', 'non-finite'
@@ -422,18 +457,11 @@ def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and
         if sched: sched.step()
         t1 = time.perf_counter()
         valid = evaluate_model(model, split, 'valid', ks=cfg.ks, batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
-        t2 = time.perf_counter()
-        st['elapsed'] += t2 - t0
-        st['history'].append(dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=t1 - t0, eval_s=t2 - t1, elapsed=st['elapsed']))
-        st['epoch'] = epoch
-        if valid[cfg.metric] > st['best_metric']:
-            st.update(best_metric=valid[cfg.metric], best_epoch=epoch, bad_epochs=0)
-            best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else: st['bad_epochs'] += 1
+        best_sd = record_epoch(st, model, cfg, dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=t1 - t0,
+                                                    eval_s=time.perf_counter() - t1), best_sd)
         if ckpt: save_checkpoint(ckpt, model, opt, sched, cfg, st)
         if on_epoch: on_epoch(st['history'][-1])
-        if st['bad_epochs'] >= cfg.patience: reason = 'early stopping'; break
-        if cfg.max_minutes is not None and st['elapsed'] > 60 * cfg.max_minutes: reason = 'time budget'; break
+        if stop := should_stop(st, cfg): reason = stop; break
     if best_sd is not None: model.load_state_dict(best_sd)
     return _result(st, reason, status)
 
