@@ -27,33 +27,14 @@ from interest_llm.train import TrainConfig, fit, load_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 
 WORKER = '''
-import json, os, sys, torch, torch.nn.functional as F
-from torch import nn
-from dataclasses import dataclass
+import json, os, sys, torch
 from safetensors.torch import save_file
 from interest_llm.data import simulate_drift, leave_one_out
 from interest_llm.train import TrainConfig, fit
 from interest_llm.distributed import init_distributed, fit_distributed, embed_catalogue_sharded, shutdown
 
-@dataclass
-class TinyCfg:
-    n_items: int
-    dim: int = 16
-
-class Tiny(nn.Module):
-    "Embedding + GRU, deterministic; the loss of rank `nan_rank` becomes NaN at its training step `nan_at`."
-    def __init__(self, cfg, nan_at=None):
-        super().__init__(); self.cfg, self.nan_at, self.steps = cfg, nan_at, 0
-        self.emb = nn.Embedding(cfg.n_items + 1, cfg.dim, padding_idx=0); self.gru = nn.GRU(cfg.dim, cfg.dim, batch_first=True)
-    def enc(self, x): return self.gru(self.emb(x))[0]
-    def forward(self, b):
-        ce = F.cross_entropy((self.enc(b['items']) @ self.emb.weight.T).flatten(0, 1), b['targets'].flatten(), ignore_index=0)
-        self.steps += 1
-        if self.nan_at is not None and self.steps >= self.nan_at: ce = ce * float('nan')
-        return dict(loss=ce, ce=ce)
-    def score(self, b):
-        h = self.enc(b['items'])[torch.arange(len(b['items'])), b['lengths'] - 1]
-        s = h @ self.emb.weight.T; s[:, 0] = -float('inf'); return s
+from tiny_model import Tiny, TinyCfg        # tests/tiny_model.py (this folder is on the workers' PYTHONPATH)
+DIM = 16
 
 def data():
     inter, items, _ = simulate_drift(n_users=60, n_items=64, n_topics=4, n_steps=(6, 20), seed=0)
@@ -72,7 +53,7 @@ if __name__ == '__main__':
         save_file({'E': E}, os.path.join(out, f'emb-rank{info.rank}.safetensors'))
     torch.manual_seed(0)
     nan_at = a.get('nan_at') if info.rank == a.get('nan_rank') else None
-    m = Tiny(TinyCfg(split.n_items), nan_at=nan_at)
+    m = Tiny(TinyCfg(split.n_items, DIM), nan_at=nan_at)
     r = fit_distributed(m, split, cfg(batch_size=a['batch'], epochs=a['epochs'], checkpoint_dir=a.get('ckpt'), resume=a.get('resume', False)), info)
     res = dict(rank=info.rank, world=info.world_size, history=r.history, status=r.status, stop=r.stop_reason)
     json.dump(res, open(os.path.join(out, f'result-rank{info.rank}.json'), 'w'))
@@ -81,7 +62,8 @@ if __name__ == '__main__':
 '''
 
 ns = {'__name__': 'worker'}; exec(WORKER, ns)
-Tiny, TinyCfg, make_data, make_cfg = ns['Tiny'], ns['TinyCfg'], ns['data'], ns['cfg']
+DIM, make_data, make_cfg = ns['DIM'], ns['data'], ns['cfg']
+from tiny_model import Tiny, TinyCfg
 
 def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -90,7 +72,7 @@ def torchrun(tmp_path, nproc=2, timeout=120, **args):
     "Run the worker under torchrun on 127.0.0.1; returns the per-rank results."
     script = tmp_path / 'worker.py'; script.write_text(WORKER)
     out = tmp_path / f'out-{len(list(tmp_path.glob("out-*")))}'; out.mkdir()
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), *sys.path])}
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), str(REPO / 'tests'), *sys.path])}
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}', '--nnodes=1',
            '--master_addr=127.0.0.1', f'--master_port={free_port()}', str(script), json.dumps(dict(args, out=str(out)))]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -111,7 +93,7 @@ def split(): return make_data()[0]
 def reference(split):
     "Uninterrupted single-process run, batch 16 (= 2 ranks x 8), 4 epochs."
     nt = torch.get_num_threads(); torch.set_num_threads(1)
-    try: torch.manual_seed(0); m = Tiny(TinyCfg(split.n_items)); r = fit(m, split, make_cfg(epochs=4))
+    try: torch.manual_seed(0); m = Tiny(TinyCfg(split.n_items, DIM)); r = fit(m, split, make_cfg(epochs=4))
     finally: torch.set_num_threads(nt)
     return r, m.state_dict()
 
@@ -142,7 +124,7 @@ def test_two_processes_equal_one_and_resume_2_to_1(tmp_path, split, reference):
     # only rank 0 wrote the checkpoint; it records the effective batch (16) -> a single process resumes it
     meta = json.load(open(ck / 'last.json'))
     assert meta['epoch'] == 2 and meta['train_config']['batch_size'] == 16
-    torch.manual_seed(0); m = Tiny(TinyCfg(split.n_items))
+    torch.manual_seed(0); m = Tiny(TinyCfg(split.n_items, DIM))
     nt = torch.get_num_threads(); torch.set_num_threads(1)
     try: r = fit(m, split, make_cfg(epochs=4, checkpoint_dir=str(ck), resume=True))
     finally: torch.set_num_threads(nt)
@@ -163,7 +145,7 @@ def test_cli_resume_1_to_2_with_interest_model(tmp_path):
         ref = main(CLI + cache + ['--epochs', '4', '--batch-size', '16', '--out', str(tmp_path / 'ref')])
         main(CLI + cache + ['--epochs', '2', '--batch-size', '16', '--checkpoint-dir', str(ck)])
     finally: torch.set_num_threads(nt)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), *sys.path])}
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), str(REPO / 'tests'), *sys.path])}
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1', f'--master_port={free_port()}',
            '-m', 'interest_llm.distributed', *CLI, *cache, '--epochs', '4', '--batch-size', '8', '--checkpoint-dir', str(ck),
            '--resume', '--out', str(tmp_path / 'two')]
@@ -185,4 +167,4 @@ def test_nan_on_one_rank_stops_all_ranks(tmp_path, split):
     for r in res:
         assert r['status'] == 'non-finite' and 'non-finite loss in epoch 2' in r['stop']
         assert [h['epoch'] for h in r['history']] == [1]
-    assert load_checkpoint(str(ck), Tiny(TinyCfg(split.n_items)))['epoch'] == 1
+    assert load_checkpoint(str(ck), Tiny(TinyCfg(split.n_items, DIM)))['epoch'] == 1

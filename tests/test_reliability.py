@@ -8,9 +8,7 @@ import io, json, os, re, signal, subprocess, sys, tarfile, time, zipfile, warnin
 from pathlib import Path
 
 import numpy as np, pandas as pd, pytest, torch
-import torch.nn.functional as F
 from torch import nn
-from dataclasses import dataclass
 
 import interest_llm
 from interest_llm import data, train
@@ -21,25 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / 'interest_llm'
 
 # ------------------------------------------------------------------------------------------------ helpers
-@dataclass
-class TinyCfg:
-    n_items: int
-    dim: int = 8
-
-class Tiny(nn.Module):
-    "A minimal model following the fit contract; its loss turns NaN from training step `nan_at` on."
-    def __init__(self, cfg, nan_at=None):
-        super().__init__(); self.cfg, self.nan_at, self.steps = cfg, nan_at, 0
-        self.emb = nn.Embedding(cfg.n_items + 1, cfg.dim, padding_idx=0); self.gru = nn.GRU(cfg.dim, cfg.dim, batch_first=True)
-    def enc(self, x): return self.gru(self.emb(x))[0]
-    def forward(self, b):
-        ce = F.cross_entropy((self.enc(b['items']) @ self.emb.weight.T).flatten(0, 1), b['targets'].flatten(), ignore_index=0)
-        self.steps += 1
-        if self.nan_at is not None and self.steps >= self.nan_at: ce = ce * float('nan')
-        return dict(loss=ce, ce=ce)
-    def score(self, b):
-        h = self.enc(b['items'])[torch.arange(len(b['items'])), b['lengths'] - 1]
-        s = h @ self.emb.weight.T; s[:, 0] = -float('inf'); return s
+from tiny_model import Tiny, TinyCfg        # tests/tiny_model.py
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
