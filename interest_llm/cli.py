@@ -577,8 +577,9 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
          'command is listed under its table; the figures are test-set values of the model selected on validation NDCG@10.', '',
          f"Protocol: {PROTOCOL} — chronological leave-one-out, every item ranked, previously seen items kept, ties broken "
          "pessimistically. Mean ± sample standard deviation over the seeds listed. Peak memory is the row process's max RSS. "
-         "`load avg` is the machine's 5-minute load average when the row finished (2 cores; other jobs shared the machine "
-         "while these rows ran, so seconds are upper bounds of what a quiet machine gives).", '']
+         "`load avg` is the machine's 5-minute load average when the row finished: rows may run side by side (one torch thread "
+         "each, e.g. two `benchmark` processes on a 2-core machine), so a load near the core count means no other work; "
+         "above it, seconds are upper bounds of what a quiet machine gives.", '']
     summ = _summary(rows)
     for ds in dict.fromkeys(s['dataset'] for s in summ):
         S = sorted([s for s in summ if s['dataset'] == ds], key=lambda s: -s['ndcg@10'][0])
