@@ -18,11 +18,11 @@ from .evaluate import evaluate_all, peak_rss_mb, markdown_table, fmt_mean_std, m
 from .baselines import BASELINES, run_baseline
 
 # %% auto #0
-__all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'BENCH_OPTIONS', 'PEER', 'COMMANDS',
-           'build_parser', 'CLIError', 'resolve', 'data_dir', 'load_data', 'make_split', 'model_config_from',
-           'build_model', 'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict', 'command_line',
-           'report_markdown', 'load_run', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'bench_argv',
-           'bench_row', 'cmd_benchmark', 'benchmarks_markdown', 'main']
+__all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'DETERMINISTIC', 'BENCH_OPTIONS', 'PEER',
+           'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir', 'load_data', 'make_split',
+           'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict',
+           'command_line', 'report_markdown', 'load_run', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed',
+           'bench_argv', 'bench_row', 'cmd_benchmark', 'benchmarks_markdown', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
@@ -467,6 +467,7 @@ def cmd_embed(args, log=print) -> dict:
 
 # %% ../nbs/09_cli.ipynb #c036
 ABLATIONS = {'ours': [], 'ours-no-llm': ['--no-llm'], 'ours-no-vae': ['--no-vae'], 'ours-no-time': ['--no-time']}
+DETERMINISTIC = ('pop', 'itemknn', 'markov', 'content')   # no seed changes their scores: the benchmark runs them once
 BENCH_OPTIONS = {  # train options of every row per data set (chosen on validation NDCG@10 only)
     'ml-100k': ['--hidden', '128', '--latent', '64', '--epochs', '40', '--patience', '5', '--lr', '2e-3'],
     'ml-latest-small': ['--hidden', '128', '--latent', '64', '--epochs', '40', '--patience', '5', '--lr', '2e-3'],
@@ -525,7 +526,7 @@ def cmd_benchmark(args, log=print) -> list:
         seeds = [int(s) for s in args.seeds.split(',')]
         for ds in datasets:
             for model in models:
-                for seed in seeds:
+                for seed in seeds[:1] if model in DETERMINISTIC else seeds:
                     done = any(r['dataset'] == ds and r['model'] == model and r['seed'] == seed for r in _load_results(args.results))
                     if args.skip_done and done: log(f"skip {ds} {model} seed {seed} (in {args.results})"); continue
                     out = str(Path(args.runs) / ds / f"{model}-seed{seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
@@ -576,7 +577,8 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
          'do not edit by hand. Every row is one `interest-llm train` process (`--threads 1`, `--baselines none`) whose exact '
          'command is listed under its table; the figures are test-set values of the model selected on validation NDCG@10.', '',
          f"Protocol: {PROTOCOL} — chronological leave-one-out, every item ranked, previously seen items kept, ties broken "
-         "pessimistically. Mean ± sample standard deviation over the seeds listed. Peak memory is the row process's max RSS. "
+         "pessimistically. Mean ± sample standard deviation over the seeds listed; "
+         f"{', '.join(DETERMINISTIC)} do not depend on the seed and run once. Peak memory is the row process's max RSS. "
          "`load avg` is the machine's 5-minute load average when the row finished: rows may run side by side (one torch thread "
          "each, e.g. two `benchmark` processes on a 2-core machine), so a load near the core count means no other work; "
          "above it, seconds are upper bounds of what a quiet machine gives.", '']
@@ -637,9 +639,9 @@ def _paired_section(S, ref:str='ours', n:int=1000) -> list:
          f'difference in mean NDCG@10 ({ref} minus the other model). p = share of resamples where {ref} is not ahead.', '',
          '| other model | seeds | users | difference | 95% interval | p |', '|---|---|---|---|---|---|']
     for b in S:
-        seeds = sorted(set(a['seeds']) & set(b['seeds']))
+        seeds = sorted(set(a['seeds']) & set(b['seeds'])) if b['model'] not in DETERMINISTIC else a['seeds']
         if b is a or not seeds or not any(r.get('test_ranks') for r in b['rows']): continue
-        (va, ha), (vb, hb) = _per_user_ndcg(a['rows'], seeds), _per_user_ndcg(b['rows'], seeds)
+        (va, ha), (vb, hb) = _per_user_ndcg(a['rows'], seeds), _per_user_ndcg(b['rows'], seeds if b['model'] not in DETERMINISTIC else b['seeds'])
         if len(ha | hb) != 1 or va.shape != vb.shape: continue          # not the same users in the same order
         pb = paired_bootstrap(va, vb, n=n)
         L.append(f"| {b['model']} | {','.join(map(str, seeds))} | {pb['users']} | {pb['diff']:+.4f} | "
