@@ -9,8 +9,8 @@ appended to benchmarks/results.json as soon as it finishes; BENCHMARKS.md is reg
     python scripts/benchmark.py --report-only
     python scripts/benchmark.py --dataset ml-100k --models ours --seeds 0 -- --hidden 64   # extra `train` options
 
-MovieLens is read from $INTEREST_LLM_DATA (or --data-dir), never copied into the repository. Run one benchmark
-process at a time on a small machine.
+MovieLens is read from $INTEREST_LLM_DATA (or --data-dir), never copied into the repository. Several benchmark
+processes may share one results file (each write is locked); run at most one per CPU core, since every row is timed.
 """
 import os, sys
 from pathlib import Path
