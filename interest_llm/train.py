@@ -405,7 +405,7 @@ def _result(st, reason, status='ok'):
     return TrainResult(h, st['best_epoch'], b['valid'] if b else {}, mean('train_s'), mean('eval_s'),
                        b['elapsed'] if b else float('nan'), st['elapsed'], reason, status)
 
-# %% ../nbs/06_train.ipynb #c056
+# %% ../nbs/06_train.ipynb #x080
 def apply_kl_warmup(model, cfg:TrainConfig, epoch:int):
     "KL annealing: a model with a `kl_scale` gets min(1, epoch / cfg.kl_warmup) (no change when kl_warmup is 0)."
     if cfg.kl_warmup and hasattr(model, 'kl_scale'): model.kl_scale = min(1.0, epoch / cfg.kl_warmup)
@@ -427,6 +427,8 @@ def should_stop(st:dict, cfg:TrainConfig) -> str|None:
     if cfg.max_minutes is not None and st['elapsed'] > 60 * cfg.max_minutes: return 'time budget'
     return None
 
+
+# %% ../nbs/06_train.ipynb #x082
 def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and score(batch)
         split, # SplitData
         cfg:TrainConfig|None=None, # training settings
