@@ -441,7 +441,8 @@ def run_baseline(name:str, # a key of BASELINES
                valid=metrics_from_ranks(vr, cfg.ks), test=metrics_from_ranks(tr, cfg.ks),
                timing=dict(train_s_per_epoch=fitres.s_per_epoch if fitres else fit_s, eval_s=eval_s, fit_s=fit_s),
                per_user=dict(user=users, rank=tr, **metrics_from_ranks(tr, cfg.ks, reduce=False)),
-               fit=dict(best_epoch=fitres.best_epoch, epochs=len(fitres.history), stop_reason=fitres.stop_reason) if fitres else None)
+               fit=dict(best_epoch=fitres.best_epoch, epochs=len(fitres.history), stop_reason=fitres.stop_reason,
+                        time_to_best_s=fitres.time_to_best) if fitres else None)
     if masked: out['test_masked'] = metrics_from_ranks(ev('test', True)[1], cfg.ks)
     return out
 

@@ -283,7 +283,8 @@ def cmd_train(args, log=print) -> dict:
         r = run_baseline(args.model, split, text_emb, args.seed, cfg, **baseline_kwargs(args, args.model))
         valid, test, ranks = r['valid'], r['test'], (r['per_user']['user'], r['per_user']['rank'])
         timing.update(r.get('timing', {}))
-        if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'])
+        if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'],
+                                       time_to_best_s=r['fit'].get('time_to_best_s'))
     log(f"test ({PROTOCOL}): " + '  '.join(f"{k} {test[k]:.4f}" for k in ('hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20')))
     baselines = _baselines(args, split, text_emb, log)
     timing['total_s'] = time.perf_counter() - t_start
@@ -363,7 +364,8 @@ def report_markdown(m:dict, has_curves:bool=True) -> str:
                   f"recall {c['recall']:.4f}, F1 {c['f1']:.4f}, ROC-AUC {c['roc_auc']:.4f}.", '']
     lines += ['## Validation (best epoch)', '', ', '.join(f"{k} {v:.4f}" for k, v in (m['valid'] or {}).items() if isinstance(v, float)), '',
               '## Cost', '', f"Training {t.get('train_s_per_epoch', float('nan')):.2f} s/epoch"
-              + (f" over {t['epochs_run']} epochs (best {t['best_epoch']}, {t['stop_reason']}; {t['time_to_best_s']:.1f} s to the best epoch)" if 'epochs_run' in t else '')
+              + (f" over {t['epochs_run']} epochs (best {t['best_epoch']}, {t['stop_reason']}" + (f"; {t['time_to_best_s']:.1f} s to the best epoch" if t.get('time_to_best_s') is not None else '') + ')'
+                 if 'epochs_run' in t else '')
               + f"; test evaluation (all protocols) {t.get('eval_s', float('nan')):.2f} s; text vectors {t.get('embed_s', 0):.1f} s; "
               f"whole command {t['total_s']:.1f} s; peak memory (RSS) {m['peak_rss_mb']:.0f} MB.", '']
     if has_curves: lines += ['## Learning curves', '', '![learning curves](learning_curves.png)', '']

@@ -171,3 +171,12 @@ def test_two_benchmark_processes_share_one_results_file(tmp_path, tiny_llm, cach
     assert all(len(r['test_ranks']) == len(rows[0]['test_ranks']) and r['test_users_sha1'] == rows[0]['test_users_sha1'] for r in rows)
     text = md.read_text()
     assert '## simulated' in text and 'Paired bootstrap: ours against each model' in text and '| markov | 0,1 |' in text
+
+@pytest.mark.parametrize('name', ['gru4rec', 'markov'])
+def test_train_a_baseline_as_the_model(tmp_path, tiny_llm, cache, name):
+    "`train --model <baseline>` (what every benchmark row of a baseline runs) writes the whole run folder."
+    out = tmp_path / name
+    m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--model', name, '--baselines', 'none', '--out', str(out)])
+    assert m['model'] == name and {'metrics.json', 'report.md', 'test_ranks.csv.gz'} <= set(os.listdir(out))
+    assert f'| {name} |' in (out / 'report.md').read_text()
+    if name == 'gru4rec': assert m['timing']['epochs_run'] >= 1 and m['timing']['time_to_best_s'] > 0
