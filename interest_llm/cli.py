@@ -595,6 +595,11 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
                      f"{'—' if s['load_avg_5min'][0] != s['load_avg_5min'][0] else format(s['load_avg_5min'][0], '.1f')} |")
         L += ['', 'Commands (one per row; the data folder was `$INTEREST_LLM_DATA`):', '']
         L += [f"- {s['model']}: " + '; '.join(f"`{r['command']}`" for r in s['rows']) for s in S] + ['']
+        notes = {}                                      # e.g. rows recovered from a run folder: say which and why
+        for s in S:
+            for r in s['rows']:
+                if r.get('note'): notes.setdefault(r['note'], []).append(f"{s['model']} seed {r['seed']}")
+        L += [f"Note on {', '.join(v)}: {k}." for k, v in notes.items()] + ([''] if notes else [])
         if ds == 'ml-100k': L += _peer_section(S)
         L += _paired_section(S)
     for extra in sorted(Path(extras).glob('*.md')) if extras else []:  # other measurements, each with its own command
