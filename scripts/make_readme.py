@@ -2,7 +2,8 @@
 """Write README.md from nbs/index.ipynb without Quarto (which `nbdev_readme` needs).
 
 nbdev's own notebook processing (`FilterDefaults`, as `nbdev_docs` applies it: hides `#| hide` cells, strips directives) runs first, then
-`jupyter nbconvert --to markdown` turns the processed index into GitHub markdown.
+`jupyter nbconvert --to markdown` turns the processed index into GitHub markdown. Cells marked `#| echo: false` show their output
+without their code, as Quarto renders them on the site.
 Usage: python scripts/make_readme.py [--check]   (--check: exit 1 if README.md is out of date)
 """
 import subprocess, sys, tempfile, re, os, warnings, yaml
@@ -16,11 +17,15 @@ def render_readme() -> str:
     cfg = get_config()
     nb = read_nb(cfg.nbs_path/cfg.readme_nb)
     os.environ['IN_TEST'] = '1'             # as nbdev's docs driver does
+    for c in nb.cells:                     # Quarto's `echo: false`: output only (tagged before the directive is stripped)
+        if c.cell_type == 'code' and re.search(r'^#\|\s*echo:\s*false\s*$', c.source, flags=re.M):
+            c.setdefault('metadata', {}).setdefault('tags', []).append('remove_input')
     FilterDefaults()(nb)                   # nbdev's own docs processing: hides `#| hide` cells, strips directives
     with tempfile.TemporaryDirectory() as d:
         src = Path(d)/'index.ipynb'
         src.write_text(nb2str(nb), encoding='utf-8')
         subprocess.run(['jupyter', 'nbconvert', '--to', 'markdown', '--output-dir', d, '--log-level', 'ERROR',
+                        '--TagRemovePreprocessor.enabled=True', '--TagRemovePreprocessor.remove_input_tags=remove_input',
                         str(src)], check=True)
         md = (Path(d)/'index.md').read_text(encoding='utf-8')
     fm_cell = re.match(r'^---\n(.*?)\n---\n', md, flags=re.S)
