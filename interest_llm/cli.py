@@ -62,6 +62,9 @@ def _model_options(p):
     g.add_argument('--cell', default='lstm', choices=('lstm', 'gru', 'rnn'), help="recurrent cell (default: lstm)")
     g.add_argument('--dropout', type=float, help="dropout inside the model (default: the model's own)")
     g.add_argument('--beta', type=float, help="weight of the KL term (default: the model's own)")
+    g.add_argument('--loss', choices=('ce', 'bce'), help="training loss: softmax cross-entropy over the whole catalogue (ce, the default) or "
+                   "the article's BCE against --n-neg sampled negatives (bce: cheaper per step on large catalogues)")
+    g.add_argument('--n-neg', type=int, help="sampled negatives per position with --loss bce (default: 100)")
     g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0)")
     g.add_argument('--no-llm', action='store_true', help="ablation: learned item-id embeddings instead of LLM text vectors")
     g.add_argument('--no-vae', action='store_true', help="ablation: no latent interest z (plain recurrent model)")
@@ -186,6 +189,8 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
     if args.dropout is not None: kw['dropout'] = args.dropout
     if args.beta is not None: kw['beta'] = args.beta
     if getattr(args, 'free_bits', None) is not None: kw['free_bits'] = args.free_bits
+    if getattr(args, 'loss', None): kw['loss'] = args.loss
+    if getattr(args, 'n_neg', None): kw['n_neg'] = args.n_neg
     return ModelConfig(**kw)
 
 def build_model(args, split:SplitData, text_emb):

@@ -144,8 +144,9 @@ def test_test_ranks_agree_with_metrics(run):
 
 def test_vae_and_schedule_options_reach_the_configs(tmp_path, tiny_llm, cache):
     m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'gru4rec', '--hidden', '12',
-              '--free-bits', '0.25', '--kl-warmup', '3', '--scheduler', 'cosine', '--out', str(tmp_path / 'r')])
+              '--free-bits', '0.25', '--kl-warmup', '3', '--scheduler', 'cosine', '--loss', 'bce', '--n-neg', '7', '--out', str(tmp_path / 'r')])
     assert m['model_config']['free_bits'] == 0.25 and m['model_config']['hidden_dim'] == 12
+    assert m['model_config']['loss'] == 'bce' and m['model_config']['n_neg'] == 7
     assert m['train_config']['kl_warmup'] == 3 and m['train_config']['scheduler'] == 'cosine'
     assert 'ndcg@10' in m['baselines']['gru4rec']['test']
 
