@@ -12,7 +12,7 @@ import torch
 from .data import DATASETS, load_dataset, load_table, leave_one_out, SplitData, make_loader, collate_batch
 from .llm import embed_catalogue, DEFAULT_MODEL
 from .model import ModelConfig, InterestModel
-from .train import (TrainConfig, fit, save_model, load_model_weights, plot_history, evaluate_model, model_ranks, metrics_from_ranks,
+from .train import (TrainConfig, fit, save_model, load_model_weights, plot_history, evaluate_model, metrics_from_ranks,
                                 save_tensors, load_tensors, CheckpointError)
 from .evaluate import evaluate_all, peak_rss_mb, markdown_table, fmt_mean_std, mean_std, paired_bootstrap
 from .baselines import BASELINES, run_baseline
@@ -277,8 +277,8 @@ def cmd_train(args, log=print) -> dict:
         log(f"model: InterestModel {model_config_from(args, split, text_emb)}")
         result = fit(model, split, cfg, on_epoch=lambda h: log(_epoch_line(h, cfg)))
         log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
-        test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
-        ranks = model_ranks(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
+        test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len, ranks=True)
+        ranks = test.pop('ranks')                    # the per-user ranks of the same full-ranking pass
         valid = result.best_valid
         timing.update(train_s_per_epoch=result.s_per_epoch, valid_s_per_epoch=result.eval_s, eval_s=test['eval_s'],
                       time_to_best_s=result.time_to_best, train_total_s=result.total_s, epochs_run=len(result.history),

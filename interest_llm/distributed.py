@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_distributed.ipynb #c004
 from __future__ import annotations
-import os, sys, json, math, time, socket, argparse, warnings, dataclasses
+import os, sys, json, math, time, socket, argparse, dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
@@ -15,7 +15,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .data import SplitData, SeqDataset, collate_batch, PAD
 from .train import (TrainConfig, TrainResult, NonFiniteLoss, seed_everything, epoch_seed, make_optimizer,
                     make_scheduler, train_epoch, model_ranks, metrics_from_ranks, evaluate_model, save_checkpoint,
-                    load_checkpoint, load_tensors, CheckpointError, _fit_state, _result, apply_kl_warmup, record_epoch, should_stop)
+                    load_checkpoint, load_tensors, CheckpointError, _fit_state, _result, apply_kl_warmup, record_epoch, should_stop,
+                    train_and_schedule, nonfinite_stop)
 
 # %% auto #0
 __all__ = ['DistInfo', 'pick_backend', 'init_distributed', 'barrier', 'shutdown', 'epoch_permutation', 'shard_batches',
@@ -277,12 +278,8 @@ def _loop(model, net, loader, split, opt, sched, cfg, gcfg, info, st, best_sd):
         t0 = time.perf_counter(); loader.set_epoch(epoch)
         if info.rank > 0: torch.manual_seed(epoch_seed(cfg.seed, epoch) + info.rank)
         apply_kl_warmup(model, cfg, epoch)
-        try: terms = _epoch_terms(train_epoch(net, loader, opt, gcfg, desc=f'epoch {epoch}/{cfg.epochs}'), loader, info)
-        except NonFiniteLoss as e:
-            reason, status = f'non-finite loss in epoch {epoch} ({e}); kept the weights of epoch {st["best_epoch"]}', 'non-finite'
-            warnings.warn(f"training stopped: {reason}"); break
-        lr = opt.param_groups[0]['lr']
-        if sched: sched.step()
+        try: terms, lr = train_and_schedule(net, loader, opt, sched, gcfg, epoch, reduce=lambda t: _epoch_terms(t, loader, info))
+        except NonFiniteLoss as e: reason, status = nonfinite_stop(e, epoch, st); break
         t1 = time.perf_counter()
         valid = evaluate_sharded(model, split, 'valid', info, cfg.ks, cfg.eval_batch_size, cfg.max_len)
         train_s, eval_s = _reduce([t1 - t0, time.perf_counter() - t1], info, 'max')   # the slowest rank's seconds

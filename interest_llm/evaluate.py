@@ -160,16 +160,20 @@ def cold_start_metrics(model, # model trained on the held-out split
 
 # %% ../nbs/07_evaluate.ipynb #c041
 def evaluate_all(model, split:SplitData, stage:str='test', ks=(10, 20), batch_size:int=256, max_len:int=50,
-                 threshold:float=0.5) -> dict:
+                 threshold:float=0.5,
+                 ranks:bool=False, # also return the unmasked pass's (users, ranks) under 'ranks' (arrays: pop it before saving JSON)
+                ) -> dict:
     "Full (unmasked) metrics at the top level plus 'masked', 'sampled' and 'classification' sections."
     t0 = time.perf_counter()
-    out = dict(evaluate_model(model, split, stage, ks=ks, batch_size=batch_size, max_len=max_len))
+    users, r = model_ranks(model, split, stage, batch_size=batch_size, max_len=max_len)
+    out = dict(metrics_from_ranks(r, ks))
     out['masked'] = evaluate_model(model, split, stage, masked=True, ks=ks, batch_size=batch_size, max_len=max_len)
     if split.negatives is not None:
         n = split.negatives.shape[1]
         out[f'sampled-{n}-uniform'] = sampled_metrics(model, split, stage, ks=ks, batch_size=batch_size, max_len=max_len)
         out['classification'] = classification_eval(model, split, stage, threshold, batch_size, max_len)
     out['eval_s'] = time.perf_counter() - t0
+    if ranks: out['ranks'] = (users, r)
     return out
 
 # %% ../nbs/07_evaluate.ipynb #c044

@@ -19,7 +19,8 @@ __all__ = ['CKPT_FORMAT', 'RESUME_FREE', 'target_ranks', 'metrics_from_ranks', '
            'model_device', 'train_epoch', 'history_exclude', 'model_ranks', 'evaluate_model', 'CheckpointError',
            'save_tensors', 'load_tensors', 'model_config', 'save_model', 'load_model_weights', 'optimizer_to_safe',
            'optimizer_from_safe', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainResult',
-           'apply_kl_warmup', 'record_epoch', 'should_stop', 'fit', 'plot_history']
+           'apply_kl_warmup', 'record_epoch', 'train_and_schedule', 'nonfinite_stop', 'should_stop', 'fit',
+           'plot_history']
 
 # %% ../nbs/06_train.ipynb #c010
 def _as_exclude(exclude, B:int, device) -> torch.Tensor|None:
@@ -421,6 +422,19 @@ def record_epoch(st:dict, model, cfg:TrainConfig, entry:dict, best_sd:dict|None)
     st['bad_epochs'] += 1
     return best_sd
 
+def train_and_schedule(net, loader, opt, sched, cfg:TrainConfig, epoch:int, reduce=None) -> tuple:
+    "One `train_epoch` (its terms passed through `reduce`, e.g. averaged over ranks), then the scheduler's step -> (terms, lr)."
+    terms = train_epoch(net, loader, opt, cfg, desc=f'epoch {epoch}/{cfg.epochs}')
+    lr = opt.param_groups[0]['lr']                                      # the rate this epoch trained with
+    if sched: sched.step()
+    return (reduce(terms) if reduce else terms), lr
+
+def nonfinite_stop(e:NonFiniteLoss, epoch:int, st:dict) -> tuple:
+    "Warn that training stops on a non-finite loss -> (stop reason, status)."
+    reason = f'non-finite loss in epoch {epoch} ({e}); kept the weights of epoch {st["best_epoch"]}'
+    warnings.warn(f"training stopped: {reason}")
+    return reason, 'non-finite'
+
 def should_stop(st:dict, cfg:TrainConfig) -> str|None:
     "Why training stops after this epoch ('early stopping', 'time budget'), or None to go on."
     if st['bad_epochs'] >= cfg.patience: return 'early stopping'
@@ -451,12 +465,8 @@ def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and
         t0 = time.perf_counter()
         loader = make_loader(split, 'train', batch_size=cfg.batch_size, max_len=cfg.max_len, shuffle=True, seed=epoch_seed(cfg.seed, epoch))
         apply_kl_warmup(model, cfg, epoch)
-        try: terms = train_epoch(model, loader, opt, cfg, desc=f'epoch {epoch}/{cfg.epochs}')
-        except NonFiniteLoss as e:
-            reason, status = f'non-finite loss in epoch {epoch} ({e}); kept the weights of epoch {st["best_epoch"]}', 'non-finite'
-            warnings.warn(f"training stopped: {reason}"); break
-        lr = opt.param_groups[0]['lr']
-        if sched: sched.step()
+        try: terms, lr = train_and_schedule(model, loader, opt, sched, cfg, epoch)
+        except NonFiniteLoss as e: reason, status = nonfinite_stop(e, epoch, st); break
         t1 = time.perf_counter()
         valid = evaluate_model(model, split, 'valid', ks=cfg.ks, batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
         best_sd = record_epoch(st, model, cfg, dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=t1 - t0,
