@@ -206,7 +206,7 @@ def train_config_from(args, checkpoint_dir=None) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                        patience=args.patience, max_len=args.max_len, seed=args.seed, checkpoint_dir=checkpoint_dir,
                        resume=args.resume, progress=False if args.no_progress else None,
-                       kl_warmup=getattr(args, 'kl_warmup', 0) or 0, scheduler=getattr(args, 'scheduler', None) or 'none')
+                       kl_warmup=args.kl_warmup, scheduler=args.scheduler)
 
 def baseline_kwargs(args, name:str) -> dict:
     "Constructor options of a neural baseline from --hidden/--dropout, so it is compared at our model's width."

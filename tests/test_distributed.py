@@ -16,7 +16,7 @@ What is checked
 The model is deterministic (no dropout) so that the comparisons are exact up to rounding.
 Run: `pytest tests/test_distributed.py -q` (about 40 s on 2 cores).
 """
-import json, os, socket, subprocess, sys, textwrap
+import json, os, subprocess, sys, textwrap
 from pathlib import Path
 import numpy as np, pytest, torch
 from safetensors.torch import load_file
@@ -65,16 +65,13 @@ ns = {'__name__': 'worker'}; exec(WORKER, ns)
 DIM, make_data, make_cfg = ns['DIM'], ns['data'], ns['cfg']
 from tiny_model import Tiny, TinyCfg
 
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
 def torchrun(tmp_path, nproc=2, timeout=120, **args):
-    "Run the worker under torchrun on 127.0.0.1; returns the per-rank results."
+    "Run the worker under `torchrun --standalone` (it binds a free local port itself: no pick-then-bind race); returns the per-rank results."
     script = tmp_path / 'worker.py'; script.write_text(WORKER)
     out = tmp_path / f'out-{len(list(tmp_path.glob("out-*")))}'; out.mkdir()
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), str(REPO / 'tests'), *sys.path])}
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}', '--nnodes=1',
-           '--master_addr=127.0.0.1', f'--master_port={free_port()}', str(script), json.dumps(dict(args, out=str(out)))]
+           '--standalone', str(script), json.dumps(dict(args, out=str(out)))]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0, p.stderr[-3000:]
     return [json.load(open(out / f'result-rank{r}.json')) for r in range(nproc)], out
@@ -146,7 +143,7 @@ def test_cli_resume_1_to_2_with_interest_model(tmp_path):
         main(CLI + cache + ['--epochs', '2', '--batch-size', '16', '--checkpoint-dir', str(ck)])
     finally: torch.set_num_threads(nt)
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), str(REPO / 'tests'), *sys.path])}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1', f'--master_port={free_port()}',
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--standalone',
            '-m', 'interest_llm.distributed', *CLI, *cache, '--epochs', '4', '--batch-size', '8', '--checkpoint-dir', str(ck),
            '--resume', '--out', str(tmp_path / 'two')]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
