@@ -19,7 +19,7 @@ from .baselines import BASELINES, run_baseline
 
 # %% auto #0
 __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'DETERMINISTIC', 'BENCH_OPTIONS', 'PEER',
-           'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir', 'load_data', 'make_split',
+           'BENCH_SEEDS', 'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir', 'load_data', 'make_split',
            'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict',
            'command_line', 'report_markdown', 'load_run', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed',
            'bench_argv', 'bench_row', 'cmd_benchmark', 'benchmarks_markdown', 'main']
@@ -560,6 +560,7 @@ PEER = dict(source='PEERS.md: RecBole 1.2.1 GRU4Rec on ml-100k, same protocol, 2
 def _agg(rows, key, sub=None):
     v = [(r[sub] or {}).get(key) if sub else r.get(key) for r in rows]
     v = [x for x in v if x is not None]
+    if len(v) == 1: return float(v[0]), float('nan')      # one seed: no spread to report
     return mean_std(v) if v else (float('nan'), float('nan'))
 
 def _summary(rows) -> list:
@@ -573,7 +574,10 @@ def _summary(rows) -> list:
     return out
 
 # %% ../nbs/09_cli.ipynb #c041
-def _ms(x, d=4): return '—' if x[0] != x[0] else f"{x[0]:.{d}f} ± {x[1]:.{d}f}"
+def _ms(x, d=4):
+    "'mean ± std'; the bare value for one seed (std is NaN); '—' when nothing was measured."
+    if x[0] != x[0]: return '—'
+    return f"{x[0]:.{d}f}" if x[1] != x[1] else f"{x[0]:.{d}f} ± {x[1]:.{d}f}"
 
 def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
                         extras:str|None='benchmarks', # folder whose *.md sections (tracker, distributed, ...) are appended
@@ -583,7 +587,7 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
          'do not edit by hand. Every row is one `interest-llm train` process (`--threads 1`, `--baselines none`) whose exact '
          'command is listed under its table; the figures are test-set values of the model selected on validation NDCG@10.', '',
          f"Protocol: {PROTOCOL} — chronological leave-one-out, every item ranked, previously seen items kept, ties broken "
-         "pessimistically. Mean ± sample standard deviation over the seeds listed; "
+         "pessimistically. Mean ± sample standard deviation over the seeds listed (a bare figure: one seed); "
          f"{', '.join(DETERMINISTIC)} do not depend on the seed and run once. Peak memory is the row process's max RSS. "
          "`load avg` is the machine's 5-minute load average when the row finished: rows may run side by side (one torch thread "
          "each, e.g. two `benchmark` processes on a 2-core machine), so a load near the core count means no other work; "
@@ -606,12 +610,24 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
                 if r.get('note'): notes.setdefault(r['note'], []).append(f"{s['model']} seed {r['seed']}")
         L += [f"Note on {', '.join(v)}: {k}." for k, v in notes.items()] + ([''] if notes else [])
         if ds == 'ml-100k': L += _peer_section(S)
-        L += _paired_section(S)
+        L += _paired_section(S) + _missing_section(ds, S)
     for extra in sorted(Path(extras).glob('*.md')) if extras else []:  # other measurements, each with its own command
         L += [extra.read_text().strip(), '']
     return '\n'.join(L) + '\n'
 
 # %% ../nbs/09_cli.ipynb #c042
+BENCH_SEEDS = (0, 1, 2)   # the matrix: every model of ABLATIONS and BASELINES on these seeds (deterministic ones on the first)
+
+def _missing_section(ds:str, S, seeds=BENCH_SEEDS) -> list:
+    "The rows of the full matrix not yet run on `ds`, and the one command that runs them."
+    have = {(s['model'], r['seed']) for s in S for r in s['rows']}
+    miss = {m: [x for x in (seeds[:1] if m in DETERMINISTIC else seeds) if (m, x) not in have] for m in list(ABLATIONS) + list(BASELINES)}
+    miss = {m: v for m, v in miss.items() if v}
+    if not miss: return []
+    return [f'### Not yet run on {ds}', '', f"{sum(map(len, miss.values()))} rows of the matrix (every model, seeds "
+            f"{','.join(map(str, seeds))}) are missing: " + '; '.join(f"{m} seed{'s' if len(v) > 1 else ''} {','.join(map(str, v))}" for m, v in miss.items()) + '. '
+            f"They run with `python scripts/benchmark.py --dataset {ds} --models all --seeds {','.join(map(str, seeds))} --skip-done`.", '']
+
 def _peer_section(S) -> list:
     "Targets against RecBole's GRU4Rec (PEERS.md) and our best baseline, each marked met / not met."
     ours = next((s for s in S if s['model'] == 'ours'), None)
