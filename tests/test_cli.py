@@ -183,3 +183,26 @@ def test_train_a_baseline_as_the_model(tmp_path, tiny_llm, cache, name):
     assert m['model'] == name and {'metrics.json', 'report.md', 'test_ranks.csv.gz'} <= set(os.listdir(out))
     assert f'| {name} |' in (out / 'report.md').read_text()
     if name == 'gru4rec': assert m['timing']['epochs_run'] >= 1 and m['timing']['time_to_best_s'] > 0
+
+def write_ml1m(d, users=30, items=40, per_user=15, seed=0):
+    "A synthetic ml-1m in the real files' format ('::'-separated, latin-1), since the shared data has no ml-1m."
+    rng = np.random.default_rng(seed); d.mkdir(parents=True)
+    genres = ['Action', 'Comedy', 'Drama', "Children's", 'Film-Noir']
+    (d / 'movies.dat').write_bytes('\n'.join(f"{i}::Film {i} à la carte ({1950 + i})::{'|'.join(rng.choice(genres, 2, replace=False))}"
+                                             for i in range(1, items + 1)).encode('latin-1'))
+    (d / 'ratings.dat').write_text('\n'.join(f"{u}::{i}::{rng.integers(1, 6)}::{978300000 + 3600 * u + 60 * k}"
+                                             for u in range(1, users + 1) for k, i in enumerate(rng.choice(np.arange(1, items + 1), per_user, replace=False))))
+
+@pytest.mark.parametrize('name', ['ml-100k', 'ml-latest-small', 'ml-100k-recbole', 'online-retail-raw', 'ml-1m'])
+def test_train_on_each_named_dataset(name, tmp_path, tiny_llm, cache, request):
+    "`train --dataset <name> --data-dir <folder>` runs end to end on every named data set (quick profile: 200 users, 2 epochs)."
+    if name == 'ml-1m': d = tmp_path / 'data'; write_ml1m(d / 'ml-1m')
+    else: d = request.getfixturevalue('data_dir')          # the shared real data (skips when absent)
+    out = tmp_path / 'run'
+    m = main(['train', '--dataset', name, '--data-dir', str(d), '--quick', '--llm-model', tiny_llm, '--baselines', 'pop',
+              '--out', str(out), '--no-progress'])
+    js = json.loads((out / 'metrics.json').read_text())
+    assert js['dataset'] == m['dataset'] == name and 'pop' in js['baselines']
+    assert 0 <= js['test']['ndcg@10'] <= js['test']['hr@10'] <= 1 and js['valid']['ndcg@10'] >= 0
+    users = pd.read_csv(out / 'test_ranks.csv.gz', dtype={'user_id': str}).user_id
+    assert 0 < users.nunique() == len(users) <= (30 if name == 'ml-1m' else 200)
