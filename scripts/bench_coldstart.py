@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""Cold-start benchmark: protocol `cold-items-10pct` (nbs/07_evaluate.ipynb) on a real data set, written to benchmarks/coldstart.md.
+
+Per seed: 10% of the catalogue is drawn as cold items and removed from every training part (validation and test events
+stay); two models are trained with the benchmark recipe (`cli.BENCH_OPTIONS`, early stopping on validation NDCG@10):
+the ID-only model (`--no-llm`) and our text+ID model. Test metrics (full ranking, unmasked) are reported separately for
+users whose test target is cold and for the rest, for three scorers: the ID-only model, the text+ID model as trained,
+and the text+ID model with the cold items scored from their text alone (`evaluate.text_only_cold`).
+BENCHMARKS.md appends benchmarks/*.md, so `python scripts/benchmark.py --report-only` picks the section up.
+
+    python scripts/bench_coldstart.py --dataset ml-100k --seeds 0,1,2
+    python scripts/bench_coldstart.py --dataset simulated --seeds 0 --quick --out /tmp/cs   # a smoke run in seconds
+"""
+import argparse, json, os, sys, time
+from pathlib import Path
+import numpy as np, torch
+from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from, BENCH_OPTIONS
+from interest_llm.evaluate import holdout_items, cold_start_metrics, text_only_cold, mean_std, peak_rss_mb
+from interest_llm.train import fit
+
+SCORERS = ('ID only (--no-llm)', 'text+ID, as trained', 'text+ID, cold items from text only')
+KEYS = ('hr@10', 'ndcg@10', 'hr@100')
+
+def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> dict:
+    "Train both models on the cold-item split of one seed and score the three ways."
+    opts = ['--quick'] if quick else list(BENCH_OPTIONS.get(ds, []))
+    base = ['train', '--dataset', ds, '--seed', str(seed), '--threads', '1', '--no-progress', *opts]
+    if data_dir: base += ['--data-dir', str(data_dir)]
+    args = resolve(build_parser().parse_args(base))
+    inter, items = load_data(args)
+    split, t0 = make_split(inter), time.perf_counter()
+    text_emb, _ = _embed(args, split, items, log)
+    cold_split, cold = holdout_items(split, frac=frac, seed=seed)
+    out, models = dict(seed=seed, n_cold_items=int(len(cold)), n_items=split.n_items), {}
+    for name, no_llm in (('id', True), ('text', False)):
+        a = resolve(build_parser().parse_args(base + (['--no-llm'] if no_llm else [])))
+        model = build_model(a, cold_split, None if no_llm else text_emb)
+        r = fit(model, cold_split, train_config_from(a))
+        models[name] = model
+        out[f'{name}_epochs'], out[f'{name}_best_epoch'] = len(r.history), r.best_epoch
+        log(f"seed {seed} {name}: best epoch {r.best_epoch}, valid ndcg@10 {r.best_valid.get('ndcg@10', float('nan')):.4f}")
+    ml = int(args.max_len)
+    for label, scorer in zip(SCORERS, (models['id'], models['text'], text_only_cold(models['text'], cold))):
+        out[label] = cold_start_metrics(scorer, cold_split, cold, ks=(10, 20, 100), max_len=ml)
+    out['seconds'] = time.perf_counter() - t0
+    return out
+
+def markdown(ds:str, frac:float, runs:list, command:str) -> str:
+    "The benchmarks/coldstart.md section: mean ± std over seeds per scorer, cold and warm users."
+    def ms(v, d=4): m, s = mean_std(v); return f"{m:.{d}f}" if len(v) < 2 else f"{m:.{d}f} ± {s:.{d}f}"
+    seeds = ','.join(str(r['seed']) for r in runs)
+    recipe = "the CLI's quick profile" if '--quick' in command else 'the benchmark recipe of BENCHMARKS.md'
+    L = [f"## Cold-start items on {ds} (protocol `cold-items-{round(frac * 100)}pct`)", '',
+         f"Command: `{command}` (seeds {seeds}; {recipe}; 1 torch thread). Per seed, {runs[0]['n_cold_items']} of "
+         f"{runs[0]['n_items']} items are drawn as cold and removed from every training part; test targets stay. "
+         f"Users whose test target is cold: {ms([r[SCORERS[0]]['n_cold'] for r in runs], 1)} per seed; warm: {ms([r[SCORERS[0]]['n_warm'] for r in runs], 1)}. "
+         "Test metrics, full ranking, unmasked; mean ± sample std over seeds.", '',
+         '| scorer | cold HR@10 | cold NDCG@10 | cold HR@100 | warm HR@10 | warm NDCG@10 | warm HR@100 |', '|---|---:|---:|---:|---:|---:|---:|']
+    for label in SCORERS:
+        L.append(f"| {label} | " + ' | '.join(ms([r[label][g][k] for r in runs]) for g in ('cold', 'warm') for k in KEYS) + ' |')
+    L += ['', f"A uniformly random ranking has HR@100 = 100/{runs[0]['n_items']} = {100 / runs[0]['n_items']:.4f}. "
+          f"Best validation epoch: ID only {ms([r['id_best_epoch'] for r in runs], 1)}, "
+          f"text+ID {ms([r['text_best_epoch'] for r in runs], 1)}; {sum(r['seconds'] for r in runs) / 60:.1f} min in all, "
+          f"peak memory {peak_rss_mb():.0f} MB."]
+    return '\n'.join(L) + '\n'
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--dataset', default='ml-100k')
+    p.add_argument('--seeds', default='0,1,2')
+    p.add_argument('--frac', type=float, default=0.1, help='share of the catalogue held out as cold items')
+    p.add_argument('--data-dir', default=None, help='folder holding the data set (default $INTEREST_LLM_DATA)')
+    p.add_argument('--quick', action='store_true', help="the CLI's quick profile instead of the benchmark recipe (smoke runs)")
+    p.add_argument('--out', default='benchmarks', help='folder of coldstart.json and coldstart.md')
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    runs = [run_seed(a.dataset, int(s), a.frac, a.quick, a.data_dir) for s in a.seeds.split(',')]
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    command = 'python scripts/bench_coldstart.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    (out / 'coldstart.json').write_text(json.dumps(dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs), indent=1))
+    md = markdown(a.dataset, a.frac, runs, command)
+    (out / 'coldstart.md').write_text(md)
+    print(md)
+    return runs
+
+if __name__ == '__main__':
+    main()
