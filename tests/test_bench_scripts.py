@@ -20,3 +20,8 @@ def test_coldstart_script_writes_its_section(tmp_path):
     md = (tmp_path / 'coldstart.md').read_text()
     assert md.startswith('## Cold-start items on simulated') and "the CLI's quick profile" in md
     assert md.count('\n| ') == 4 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
+    # --report-only rewrites the same section from coldstart.json, without training
+    (tmp_path / 'coldstart.md').unlink()
+    p = subprocess.run(cmd[:2] + ['--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (tmp_path / 'coldstart.md').read_text() == md
