@@ -480,6 +480,10 @@ BENCH_OPTIONS = {  # train options of every row per data set: one recipe, chosen
     'ml-100k': _RECIPE, 'ml-latest-small': _RECIPE, 'online-retail': _RECIPE,
 }
 
+def _row_seeds(model:str, seeds) -> list:
+    "The seeds a model runs on: all of them, or the first only for a deterministic baseline."
+    return list(seeds[:1] if model in DETERMINISTIC else seeds)
+
 def _bench_models(spec:str) -> list:
     if spec == 'all': return list(ABLATIONS) + list(BASELINES)
     names = [m.strip() for m in spec.split(',') if m.strip()]
@@ -532,7 +536,7 @@ def cmd_benchmark(args, log=print) -> list:
         seeds = [int(s) for s in args.seeds.split(',')]
         for ds in datasets:
             for model in models:
-                for seed in seeds[:1] if model in DETERMINISTIC else seeds:
+                for seed in _row_seeds(model, seeds):
                     done = any(r['dataset'] == ds and r['model'] == model and r['seed'] == seed for r in _load_results(args.results))
                     if args.skip_done and done: log(f"skip {ds} {model} seed {seed} (in {args.results})"); continue
                     out = str(Path(args.runs) / ds / f"{model}-seed{seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
@@ -621,7 +625,7 @@ BENCH_SEEDS = (0, 1, 2)   # the matrix: every model of ABLATIONS and BASELINES o
 def _missing_section(ds:str, S, seeds=BENCH_SEEDS) -> list:
     "The rows of the full matrix not yet run on `ds`, and the one command that runs them."
     have = {(s['model'], r['seed']) for s in S for r in s['rows']}
-    miss = {m: [x for x in (seeds[:1] if m in DETERMINISTIC else seeds) if (m, x) not in have] for m in list(ABLATIONS) + list(BASELINES)}
+    miss = {m: [x for x in _row_seeds(m, seeds) if (m, x) not in have] for m in _bench_models('all')}
     miss = {m: v for m, v in miss.items() if v}
     if not miss: return []
     return [f'### Not yet run on {ds}', '', f"{sum(map(len, miss.values()))} rows of the matrix (every model, seeds "

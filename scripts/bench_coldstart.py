@@ -12,7 +12,7 @@ BENCHMARKS.md appends benchmarks/*.md, so `python scripts/benchmark.py --report-
     python scripts/bench_coldstart.py --dataset simulated --seeds 0 --quick --out /tmp/cs   # a smoke run in seconds
     python scripts/bench_coldstart.py --report-only        # rewrite coldstart.md from coldstart.json
 """
-import argparse, json, os, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 import numpy as np, torch
 from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from, BENCH_OPTIONS
@@ -49,24 +49,25 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> d
 def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float) -> str:
     "The benchmarks/coldstart.md section: mean ± std over seeds per scorer, cold and warm users."
     def ms(v, d=4): m, s = mean_std(v); return f"{m:.{d}f}" if len(v) < 2 else f"{m:.{d}f} ± {s:.{d}f}"
-    seeds = ','.join(str(r['seed']) for r in runs)
+    seeds, n = ','.join(str(r['seed']) for r in runs), runs[0]['n_items']
+    chance = 100 / n                                             # HR@100 of a uniformly random ranking
     recipe = "the CLI's quick profile" if '--quick' in command else 'the benchmark recipe of BENCHMARKS.md'
     L = [f"## Cold-start items on {ds} (protocol `cold-items-{round(frac * 100)}pct`)", '',
          f"Command: `{command}` (seeds {seeds}; {recipe}; 1 torch thread). Per seed, {runs[0]['n_cold_items']} of "
-         f"{runs[0]['n_items']} items are drawn as cold and removed from every training part; test targets stay. "
+         f"{n} items are drawn as cold and removed from every training part; test targets stay. "
          f"Users whose test target is cold: {ms([r[SCORERS[0]]['n_cold'] for r in runs], 1)} per seed; warm: {ms([r[SCORERS[0]]['n_warm'] for r in runs], 1)}. "
          "Test metrics, full ranking, unmasked; mean ± sample std over seeds.", '',
          '| scorer | cold HR@10 | cold NDCG@10 | cold HR@100 | warm HR@10 | warm NDCG@10 | warm HR@100 |', '|---|---:|---:|---:|---:|---:|---:|']
     for label in SCORERS:
         L.append(f"| {label} | " + ' | '.join(ms([r[label][g][k] for r in runs]) for g in ('cold', 'warm') for k in KEYS) + ' |')
-    L += ['', f"A uniformly random ranking has HR@100 = 100/{runs[0]['n_items']} = {100 / runs[0]['n_items']:.4f}. "
+    L += ['', f"A uniformly random ranking has HR@100 = 100/{n} = {chance:.4f}. "
           f"Best validation epoch: ID only {ms([r['id_best_epoch'] for r in runs], 1)}, "
           f"text+ID {ms([r['text_best_epoch'] for r in runs], 1)}; {sum(r['seconds'] for r in runs) / 60:.1f} min wall time in all, "
           f"peak memory {peak_mb:.0f} MB.", '']
     t, i = [r[SCORERS[2]]['cold']['hr@100'] for r in runs], [r[SCORERS[0]]['cold']['hr@100'] for r in runs]
     L.append(f"Scored from text alone, a cold test target is in the top 100 for {ms(t)} of its users, against {ms(i)} for the "
-             f"ID-only model and {100 / runs[0]['n_items']:.4f} expected of a random ranking: "
-             + ('the text pathway ranks cold items above chance.' if np.mean(t) > 100 / runs[0]['n_items'] else
+             f"ID-only model and {chance:.4f} expected of a random ranking: "
+             + ('the text pathway ranks cold items above chance.' if np.mean(t) > chance else
                 'the text pathway lifts cold items off the bottom of the ranking, but not to chance level. A likely cause, not '
                 'measured here: the top of the ranking goes to warm items with trained ID embeddings and above-mean biases, '
                 'while a cold item gets the mean warm bias.'))
