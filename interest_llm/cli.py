@@ -69,6 +69,7 @@ def _model_options(p):
     g.add_argument('--no-llm', action='store_true', help="ablation: learned item-id embeddings instead of LLM text vectors")
     g.add_argument('--no-vae', action='store_true', help="ablation: no latent interest z (plain recurrent model)")
     g.add_argument('--no-time', action='store_true', help="ablation: ignore the time gaps between events")
+    g.add_argument('--no-repeat', action='store_true', help="ablation: no repeat/explore term for the items already in the history window")
     g.add_argument('--llm-model', default=None, help="text encoder: a local Hugging Face folder (default: the offline all-MiniLM-L6-v2)")
 
 # %% ../nbs/09_cli.ipynb #c009
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Each (data set, model, seed) row runs `interest-llm train` in its own process.")
     b.add_argument('--dataset', default='ml-100k', help="comma list of data sets (default: ml-100k)")
     b.add_argument('--data-dir', help="folder holding the data sets (default: env INTEREST_LLM_DATA)")
-    b.add_argument('--models', default='ours', help="comma list: ours, ours-no-llm, ours-no-vae, ours-no-time, baselines, or 'all'")
+    b.add_argument('--models', default='ours', help="comma list: ours, ours-no-llm, ours-no-vae, ours-no-time, ours-no-repeat, baselines, or 'all'")
     b.add_argument('--seeds', default='0,1,2', help="comma list of seeds (default: 0,1,2)")
     b.add_argument('--results', default='benchmarks/results.json', help="JSON file the rows are appended to")
     b.add_argument('--markdown', default='BENCHMARKS.md', help="markdown file regenerated from --results")
@@ -185,7 +186,8 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
     "The `ModelConfig` of `ours` (and its ablations) from the options."
     kw = dict(n_items=split.n_items, text_dim=None if args.no_llm else int(text_emb.shape[1]),
               item_repr='id' if args.no_llm else args.item_repr, emb_dim=args.emb_dim, hidden_dim=args.hidden,
-              latent_dim=args.latent, cell=args.cell, use_vae=not args.no_vae, use_time=not args.no_time, max_len=args.max_len)
+              latent_dim=args.latent, cell=args.cell, use_vae=not args.no_vae, use_time=not args.no_time,
+              repeat=not args.no_repeat, max_len=args.max_len)
     if args.dropout is not None: kw['dropout'] = args.dropout
     if args.beta is not None: kw['beta'] = args.beta
     if getattr(args, 'free_bits', None) is not None: kw['free_bits'] = args.free_bits
@@ -295,8 +297,8 @@ def cmd_train(args, log=print) -> dict:
     timing['total_s'] = time.perf_counter() - t_start
     ru = __import__('resource').getrusage(__import__('resource').RUSAGE_SELF)
     timing['cpu_s'] = ru.ru_utime + ru.ru_stime                 # CPU seconds of this process (less sensitive to other load)
-    metrics = dict(dataset=args.dataset, protocol=PROTOCOL, model=args.model if not (args.no_llm or args.no_vae or args.no_time) else
-                   args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time)) if f),
+    metrics = dict(dataset=args.dataset, protocol=PROTOCOL, model=args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time),
+                                                                 ('-no-repeat', args.no_repeat)) if f),
                    seed=args.seed, valid=valid, test=test, baselines={k: dict(test=v['test'], valid=v.get('valid'), timing=v.get('timing'),
                    seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, peak_rss_mb=peak_rss_mb(),
                    data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
@@ -473,7 +475,8 @@ def cmd_embed(args, log=print) -> dict:
     return info
 
 # %% ../nbs/09_cli.ipynb #c036
-ABLATIONS = {'ours': [], 'ours-no-llm': ['--no-llm'], 'ours-no-vae': ['--no-vae'], 'ours-no-time': ['--no-time']}
+ABLATIONS = {'ours': [], 'ours-no-llm': ['--no-llm'], 'ours-no-vae': ['--no-vae'], 'ours-no-time': ['--no-time'],
+             'ours-no-repeat': ['--no-repeat']}
 DETERMINISTIC = ('pop', 'itemknn', 'markov', 'content')   # no seed changes their scores: the benchmark runs them once
 _RECIPE = ['--hidden', '128', '--latent', '64', '--epochs', '60', '--patience', '10', '--lr', '5e-3', '--batch-size', '64', '--dropout', '0.3']
 BENCH_OPTIONS = {  # train options of every row per data set: one recipe, chosen on ml-100k validation NDCG@10 only (benchmarks/tuning.md)

@@ -23,7 +23,7 @@ from .sequence import SequenceEncoder
 from .vae import InterestVAE
 
 # %% auto #0
-__all__ = ['ModelConfig', 'InterestModel', 'ce_chunked']
+__all__ = ['ModelConfig', 'InterestModel', 'repeat_pairs', 'sparse_lookup', 'ce_chunked']
 
 # %% ../nbs/05_model.ipynb #c007
 @dataclass
@@ -41,6 +41,7 @@ class ModelConfig:
     dropout: float = 0.2         # dropout on item inputs and on h_t
     use_vae: bool = True         # latent interest z_t (False: u_t = W_p h_t + b_p, the "no VAE" ablation)
     use_time: bool = True        # time-gap features in the recurrent input (False: the "no time" ablation)
+    repeat: bool = True          # repeat/explore term: a state-dependent score for items already in the window, by recency (False: the "no repeat" ablation)
     beta: float = 0.1            # weight of the KL term (times `model.kl_scale`, set by KL annealing)
     recon_weight: float = 0.1    # weight of the VAE reconstruction term (next item's text vector, cosine)
     free_bits: float = 0.0       # minimum KL per latent dimension (nats), against posterior collapse
@@ -65,10 +66,12 @@ class ModelConfig:
     def to_dict(self)->dict: return asdict(self)
     @classmethod
     def from_dict(cls, d:dict):
-        "Build from a dict, rejecting unknown keys by name."
+        "Build from a dict, rejecting unknown keys by name; configs saved before the repeat term existed load without it."
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown ModelConfig keys: {sorted(unknown)}")
-        return cls(**d)
+        return cls(**{'repeat': False, **d})
+    @property
+    def n_repeat_buckets(self)->int: return self.max_len.bit_length()  # recency buckets 0..floor(log2(max_len)) of distances 0..max_len-1
 
 # %% ../nbs/05_model.ipynb #c010
 class InterestModel(nn.Module):
@@ -102,6 +105,9 @@ class InterestModel(nn.Module):
             self.W_z = nn.Linear(cfg.latent_dim, E, bias=False)
         self.W_p = nn.Linear(cfg.hidden_dim, E)                     # W_p h_t + b_p
         self.item_bias = nn.Parameter(torch.zeros(cfg.n_items + 1))  # b_i
+        if cfg.repeat:                                               # r_t = W_r h_t + b_r: one score per recency bucket
+            self.W_r = nn.Linear(cfg.hidden_dim, cfg.n_repeat_buckets)
+            nn.init.zeros_(self.W_r.weight); nn.init.zeros_(self.W_r.bias)  # starts as "no repeat term"
         self.kl_scale = 1.0                                          # KL annealing multiplier (set by the training loop)
         self.item_ids = None if item_ids is None else np.asarray(item_ids).astype(str)
         if self.item_ids is not None and len(self.item_ids) != cfg.n_items + 1:
@@ -164,31 +170,88 @@ def logits(self:InterestModel, u:torch.Tensor, # (..., E) user interests
     s = u @ E_all.T + self.item_bias                                     # (..., N+1)
     return s.index_fill(-1, torch.tensor([0], device=s.device), float('-inf'))
 
+# %% ../nbs/05_model.ipynb #c018e
+def repeat_pairs(items:torch.Tensor, # (B, T) item indices, right padded with 0
+                 n_buckets:int, # K: distance d falls in bucket min(floor(log2(d + 1)), K - 1)
+                )->tuple: # (b, t, item, bucket), each (P,)
+    "Every (row b, position t, item seen at s <= t, recency bucket), with s the item's most recent occurrence up to t."
+    T = items.shape[1]; idx = torch.arange(T, device=items.device)
+    same = items[:, :, None] == items[:, None, :]                                       # (B, T, T) [s, s']
+    nxt = torch.where(same & (idx[None, :] > idx[:, None]), idx, T).min(-1).values      # (B, T) next occurrence after s
+    t, s = idx[None, :, None], idx[None, None, :]
+    ok = (s <= t) & (t < nxt[:, None, :]) & (items[:, None, :] > 0)                     # (B, T, T) [t, s]
+    b_i, t_i, s_i = ok.nonzero(as_tuple=True)
+    edges = 2 ** torch.arange(1, n_buckets, device=items.device)                         # 2, 4, 8, ...: exact integer log2
+    bucket = ((t_i - s_i + 1)[:, None] >= edges).sum(1)
+    return b_i, t_i, items[b_i, s_i], bucket
+
+def sparse_lookup(sparse:tuple, # (rows (P,), items (P,), values (P,)), each (row, item) at most once
+                  rows:torch.Tensor, items:torch.Tensor, # queries, any equal shapes
+                  n_items:int)->torch.Tensor:
+    "Values of the sparse scores at (rows, items); 0 where there is none."
+    r, i, v = sparse
+    if len(v) == 0: return items.new_zeros(items.shape, dtype=v.dtype)
+    key, order = torch.sort(r * (n_items + 1) + i)
+    q = rows * (n_items + 1) + items
+    pos = torch.searchsorted(key, q).clamp(max=len(key) - 1)
+    return torch.where(key[pos] == q, v[order][pos], v.new_zeros(()))
+
+@patch
+def repeat_terms(self:InterestModel, h:torch.Tensor, # (B, T, H) recurrent states
+                 items:torch.Tensor, # (B, T) item indices of the windows, right padded
+                )->tuple: # (b, t, item, value), each (P,)
+    "Sparse repeat scores r_t[k] of every item in the window at every position."
+    b, t, it, k = repeat_pairs(items, self.cfg.n_repeat_buckets)
+    return b, t, it, self.W_r(h)[b, t, k]
+
+@patch
+def add_repeat(self:InterestModel, s:torch.Tensor, # (B, N+1) scores at each row's last real position
+               h:torch.Tensor, # (B, H) the states there
+               items:torch.Tensor, # (B, T) the windows, right padded
+               lengths:torch.Tensor, # (B,) real lengths
+              )->torch.Tensor:
+    "s plus the repeat term of the items in each row's window (s unchanged when `cfg.repeat` is False)."
+    if not self.cfg.repeat: return s
+    b, t, it, k = repeat_pairs(items, self.cfg.n_repeat_buckets)
+    keep = t == lengths.to(t.device)[b] - 1
+    b, it, k = b[keep], it[keep], k[keep]
+    return s.index_put((b, it), self.W_r(h)[b, k], accumulate=True)
+
 # %% ../nbs/05_model.ipynb #c020
 def ce_chunked(u:torch.Tensor, # (M, E) user interests at the target positions
                E_all:torch.Tensor, # (N+1, E) item representations
                bias:torch.Tensor, # (N+1,) item biases
                targets:torch.Tensor, # (M,) target item indices (>= 1)
                chunk:int=1024, # rows per chunk
+               extra:tuple|None=None, # optional sparse scores (rows (P,), items (P,), values (P,)) added to the logits
               )->torch.Tensor:
     "Mean softmax cross-entropy over all items (padding excluded), chunked with activation checkpointing."
-    def part(u_c, E_all, bias, t_c):
+    def part(u_c, E_all, bias, t_c, r_c, i_c, v_c):
         s = u_c @ E_all[1:].T + bias[1:]                                  # (c, N) without the padding column
+        if v_c is not None: s = s.index_put((r_c, i_c - 1), v_c, accumulate=True)   # + sparse extra scores
         return (torch.logsumexp(s, -1) - s.gather(1, (t_c - 1)[:, None])[:, 0]).sum()
     total = u.new_zeros(())
     for a in range(0, len(u), chunk):
-        total = total + checkpoint(part, u[a:a + chunk], E_all, bias, targets[a:a + chunk], use_reentrant=False)
+        r = i = v = None
+        if extra is not None:
+            sel = (extra[0] >= a) & (extra[0] < a + chunk)
+            r, i, v = extra[0][sel] - a, extra[1][sel], extra[2][sel]
+        total = total + checkpoint(part, u[a:a + chunk], E_all, bias, targets[a:a + chunk], r, i, v, use_reentrant=False)
     return total / max(len(u), 1)
 
 # %% ../nbs/05_model.ipynb #c021
 @patch
-def prediction_loss(self:InterestModel, u_m, E_all, t_m, logits_m=None):
+def prediction_loss(self:InterestModel, u_m, E_all, t_m, logits_m=None,
+                    rep_m=None): # sparse repeat scores (rows, items, values) of the M positions (ignored when logits_m is given)
     "Softmax CE (or BCE vs sampled negatives) at the M target positions: u_m (M, E), t_m (M,)."
     if self.cfg.loss == 'ce':
-        return F.cross_entropy(logits_m, t_m) if logits_m is not None else ce_chunked(u_m, E_all, self.item_bias, t_m)
+        return F.cross_entropy(logits_m, t_m) if logits_m is not None else ce_chunked(u_m, E_all, self.item_bias, t_m, extra=rep_m)
     negs = torch.randint(1, self.cfg.n_items + 1, (len(t_m), self.cfg.n_neg), generator=self._gen).to(t_m.device)  # (M, K)
     pos = (u_m * E_all[t_m]).sum(-1) + self.item_bias[t_m]                                  # (M,)
     neg = torch.einsum('me,mke->mk', u_m, E_all[negs]) + self.item_bias[negs]               # (M, K)
+    if rep_m is not None:                                                                   # + the repeat term of seen items
+        pos = pos + sparse_lookup(rep_m, torch.arange(len(t_m), device=t_m.device), t_m, self.cfg.n_items)
+        neg = neg + sparse_lookup(rep_m, torch.arange(len(t_m), device=t_m.device)[:, None].expand_as(negs), negs, self.cfg.n_items)
     valid = (negs != t_m[:, None]).float()                                                  # a negative equal to the target is dropped
     l_pos = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos))
     l_neg = (F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction='none') * valid).sum() / valid.sum().clamp(min=1)
@@ -206,8 +269,14 @@ def forward(self:InterestModel, batch:dict, # train batch: items, targets, gaps,
     mask = targets > 0                                                    # (B, T)
     if not mask.any(): raise ValueError("the batch has no target (targets are all 0)")
     logits = self.logits(u, E_all) if return_logits else None            # (B, T, N+1)
+    rep_m = None
+    if self.cfg.repeat:                                                   # sparse repeat scores of the items in each window
+        b, t, it, v = self.repeat_terms(out['h'], items)
+        if logits is not None: logits = logits.index_put((b, t, it), v, accumulate=True)
+        keep = mask[b, t]                                                 # positions with a target, renumbered 0..M-1
+        rep_m = ((mask.flatten().cumsum(0) - 1).view_as(mask)[b[keep], t[keep]], it[keep], v[keep])
     t_m = targets[mask]                                                   # (M,)
-    ce = self.prediction_loss(u[mask], E_all, t_m, None if logits is None or self.cfg.loss != 'ce' else logits[mask])
+    ce = self.prediction_loss(u[mask], E_all, t_m, None if logits is None or self.cfg.loss != 'ce' else logits[mask], rep_m)
     kl = recon = ce.new_zeros(())
     if self.cfg.use_vae:
         kl = self.vae.kl_loss(out['mu'], out['logvar'], mask)
@@ -229,12 +298,12 @@ def encode_history(self:InterestModel, items:torch.Tensor, # (B, T) right-padded
 
 @patch
 def score(self:InterestModel, batch:dict)->torch.Tensor: # eval batch: items, gaps, lengths
-    "Logits (B, n_items+1) at the last real position of each row; column 0 is -inf."
+    "Logits (B, n_items+1) at the last real position of each row (with the repeat term); column 0 is -inf."
     E_all = self.item_embeddings()                                       # (N+1, E)
     out = self.encode(batch['items'], batch.get('lengths'), batch.get('gaps'), sample=False, E_all=E_all)
-    L = out['lengths']
-    u = out['u'][torch.arange(len(L), device=L.device), L - 1]          # (B, E)
-    return self.logits(u, E_all)                                         # (B, N+1)
+    L, rows = out['lengths'], torch.arange(len(out['lengths']), device=out['lengths'].device)
+    u, h = out['u'][rows, L - 1], out['h'][rows, L - 1]                  # (B, E), (B, H)
+    return self.add_repeat(self.logits(u, E_all), h, batch['items'], L)  # (B, N+1)
 
 # %% ../nbs/05_model.ipynb #c032
 @patch
@@ -282,11 +351,12 @@ def _history_inputs(self:InterestModel, history, history_texts, times, encoder, 
     return x[None], gaps
 
 @patch
-def _candidate_scores(self:InterestModel, u, E_all, item_ids, texts, encoder)->pd.DataFrame:
-    "Scores of catalogue candidates (all, or `item_ids`) and of new items given by text, for interest u (1, E)."
+def _candidate_scores(self:InterestModel, u, E_all, item_ids, texts, encoder, rep=None)->pd.DataFrame:
+    "Scores of catalogue candidates (all, or `item_ids`) and of new items given by text, for interest u (1, E); rep: (N+1,) repeat term."
     cand = torch.as_tensor(np.arange(1, self.cfg.n_items + 1) if item_ids is None else self._lookup(item_ids), dtype=torch.long)
     names = list(self.item_ids[cand.numpy()]) if self.item_ids is not None else cand.tolist()
     scores, src = (u @ E_all[cand].T)[0] + self.item_bias[cand], ['catalogue'] * len(cand)   # (C,)
+    if rep is not None: scores = scores + rep[cand]
     if texts:
         tn, tt = (list(texts), list(texts.values())) if isinstance(texts, dict) else ([f'text:{j}' for j in range(len(texts))], list(texts))
         e_new = self.text_to_embedding(_vectors_from_text(encoder, tt))             # (M, E)
@@ -318,7 +388,11 @@ def recommend(self:InterestModel, history:list|None, # raw item ids the user int
         x, gaps = self._history_inputs(history, history_texts, times, encoder, E_all)  # (1, T, E), (1, T)
         h = self.encoder(x, torch.tensor([x.shape[1]]), gaps if self.cfg.use_time else None)[:, -1]  # (1, H)
         u = self.W_p(h) + (self.W_z(self.vae(h, sample=False)[0]) if self.cfg.use_vae else 0)  # (1, E)
-        df = self._candidate_scores(u, E_all, item_ids, texts, encoder)
+        rep = None
+        if self.cfg.repeat and history is not None:                                 # repeat term of the window's items
+            win = torch.as_tensor(self._lookup(history)[-self.cfg.max_len:], device=E_all.device)[None]  # (1, T)
+            rep = self.add_repeat(torch.zeros(1, self.cfg.n_items + 1, device=E_all.device), h, win, torch.tensor([win.shape[1]]))[0]
+        df = self._candidate_scores(u, E_all, item_ids, texts, encoder, rep)
         if exclude_seen and history is not None: df = df[~df['item'].isin([str(i) for i in history])]
         df = df.sort_values('score', ascending=False, kind='stable').head(k).reset_index(drop=True)
         return df.assign(rank=np.arange(1, len(df) + 1))

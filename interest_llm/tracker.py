@@ -5,7 +5,7 @@
 # %% ../nbs/12_realtime.ipynb #c004
 from __future__ import annotations
 import math, time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
@@ -23,6 +23,7 @@ class UserState:
     last_time: float       # timestamp (Unix seconds) of the last accepted event
     n_events: int          # events accepted so far
     seen: set|None = None  # item indices seen (only kept when exclude_seen=True)
+    recent: list = field(default_factory=list)  # item indices of the last max_len events: the window of the repeat term
 
 # %% ../nbs/12_realtime.ipynb #c016
 POLICIES = ('raise', 'clamp', 'drop')
@@ -122,6 +123,7 @@ def _observe(self:InterestTracker, user, # user id (any hashable)
     if st is None: st = self.states[user] = UserState(state, u, t, 0, set() if self.exclude_seen else None)
     st.state, st.u, st.last_time, st.n_events = state, u, max(t, st.last_time), st.n_events + 1
     if st.seen is not None: st.seen.add(i)
+    st.recent = (st.recent + [i])[-self.model.cfg.max_len:]
     return True
 
 InterestTracker._interest, InterestTracker.observe = _interest, _observe
@@ -133,6 +135,9 @@ def _scores(self:InterestTracker, user) -> torch.Tensor:
     st = self.states.get(user)
     if st is None: raise KeyError(f"user {user!r} has no events yet (update or warm_start first)")
     s = st.u @ self.Et + self.bias                                               # (N+1,)
+    if self.model.cfg.repeat and st.recent:                                      # + the repeat term of the window's items
+        h = (st.state[0] if isinstance(st.state, tuple) else st.state)[-1]       # (1, H): the top layer's h_t
+        s = self.model.add_repeat(s[None], h, torch.tensor([st.recent]), torch.tensor([len(st.recent)]))[0]
     s[0] = float('-inf')
     return s
 
@@ -172,7 +177,7 @@ def _warm_start(self:InterestTracker, user, # user id
     x = self.E[torch.tensor(idx)][None]                                                 # (1, T, E)
     h, state = self.model.encoder(x, torch.tensor([len(idx)]), gaps if self.use_time else None, return_state=True)
     self.states[user] = UserState(state, self._interest(h[:, -1])[0], float(t[-1]), len(idx),
-                                  set(idx) if self.exclude_seen else None)
+                                  set(idx) if self.exclude_seen else None, idx[-self.model.cfg.max_len:])
     return self
 
 def _reset(self:InterestTracker, user):
@@ -224,6 +229,7 @@ def _update_many(self:InterestTracker, users, # user ids, one per event
             if st is None: st = self.states[users[j]] = UserState(None, None, ts[j], 0, set() if self.exclude_seen else None)
             st.state, st.u, st.last_time, st.n_events = _split_state(state, b, cell), U[b], max(ts[j], st.last_time), st.n_events + 1
             if st.seen is not None: st.seen.add(idx[j])
+            st.recent = (st.recent + [idx[j]])[-self.model.cfg.max_len:]
         applied += len(rows)
     return applied
 
