@@ -287,8 +287,8 @@ def cmd_train(args, log=print) -> dict:
                       best_epoch=result.best_epoch, stop_reason=result.stop_reason)
     else:
         if args.model not in BASELINES: raise CLIError(f"unknown --model {args.model!r}; choose from ours, {', '.join(BASELINES)}")
-        r = run_baseline(args.model, split, text_emb, args.seed, cfg, **baseline_kwargs(args, args.model))
-        valid, test, ranks = r['valid'], r['test'], (r['per_user']['user'], r['per_user']['rank'])
+        r = run_baseline(args.model, split, text_emb, args.seed, cfg, masked=True, **baseline_kwargs(args, args.model))
+        valid, test, ranks = r['valid'], dict(r['test'], masked=r['test_masked']), (r['per_user']['user'], r['per_user']['rank'])
         timing.update(r.get('timing', {}))
         if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'],
                                        time_to_best_s=r['fit'].get('time_to_best_s'))
@@ -565,7 +565,7 @@ PEER = dict(source='PEERS.md: RecBole 1.2.1 GRU4Rec on ml-100k, same protocol, 2
             mrr10=0.0312, s_per_epoch=105.0, time_to_best_min=63.0, hidden=128, embedding=64)
 
 def _agg(rows, key, sub=None):
-    v = [(r[sub] or {}).get(key) if sub else r.get(key) for r in rows]
+    v = [(r.get(sub) or {}).get(key) if sub else r.get(key) for r in rows]
     v = [x for x in v if x is not None]
     if len(v) == 1: return float(v[0]), float('nan')      # one seed: no spread to report
     return mean_std(v) if v else (float('nan'), float('nan'))
@@ -576,7 +576,7 @@ def _summary(rows) -> list:
         rs = sorted([r for r in rows if r['dataset'] == ds and r['model'] == model], key=lambda r: r['seed'])
         out.append(dict(dataset=ds, model=model, rows=rs, seeds=[r['seed'] for r in rs],
                         **{k: _agg(rs, k, 'test') for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20')},
-                        valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'),
+                        valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'), masked_ndcg10=_agg(rs, 'ndcg@10', 'test_masked'),
                         **{k: _agg(rs, k) for k in ('train_s_per_epoch', 'eval_s', 'time_to_best_s', 'peak_rss_mb', 'epochs_run', 'wall_s', 'load_avg_5min')}))
     return out
 
@@ -594,7 +594,8 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
          'do not edit by hand. Every row is one `interest-llm train` process (`--threads 1`, `--baselines none`) whose exact '
          'command is listed under its table; the figures are test-set values of the model selected on validation NDCG@10.', '',
          f"Protocol: {PROTOCOL} — chronological leave-one-out, every item ranked, previously seen items kept, ties broken "
-         "pessimistically. Mean ± sample standard deviation over the seeds listed (a bare figure: one seed); "
+         "pessimistically; `NDCG@10 masked` is the masked variant (the user's previously seen items removed from the ranking; "
+         "'—' for rows run before baselines reported it). Mean ± sample standard deviation over the seeds listed (a bare figure: one seed); "
          f"{', '.join(DETERMINISTIC)} do not depend on the seed and run once. Peak memory is the row process's max RSS. "
          "`load avg` is the machine's 5-minute load average when the row finished: rows may run side by side (one torch thread "
          "each, e.g. two `benchmark` processes on a 2-core machine), so a load near the core count means no other work; "
@@ -602,11 +603,11 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
     summ = _summary(rows)
     for ds in dict.fromkeys(s['dataset'] for s in summ):
         S = sorted([s for s in summ if s['dataset'] == ds], key=lambda s: -s['ndcg@10'][0])
-        L += [f'## {ds}', '', '| model | seeds | NDCG@10 | HR@10 | MRR@10 | NDCG@20 | valid NDCG@10 | train s/epoch | epochs | time to best (s) | eval s | peak RSS MB | load avg |',
-              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+        L += [f'## {ds}', '', '| model | seeds | NDCG@10 | HR@10 | MRR@10 | NDCG@20 | NDCG@10 masked | valid NDCG@10 | train s/epoch | epochs | time to best (s) | eval s | peak RSS MB | load avg |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
         for s in S:
             L.append(f"| {s['model']} | {','.join(map(str, s['seeds']))} | {_ms(s['ndcg@10'])} | {_ms(s['hr@10'])} | {_ms(s['mrr@10'])} | "
-                     f"{_ms(s['ndcg@20'])} | {_ms(s['valid_ndcg10'])} | {_ms(s['train_s_per_epoch'], 2)} | {_ms(s['epochs_run'], 1)} | "
+                     f"{_ms(s['ndcg@20'])} | {_ms(s['masked_ndcg10'])} | {_ms(s['valid_ndcg10'])} | {_ms(s['train_s_per_epoch'], 2)} | {_ms(s['epochs_run'], 1)} | "
                      f"{_ms(s['time_to_best_s'], 1)} | {_ms(s['eval_s'], 2)} | {s['peak_rss_mb'][0]:.0f} | "
                      f"{'—' if s['load_avg_5min'][0] != s['load_avg_5min'][0] else format(s['load_avg_5min'][0], '.1f')} |")
         L += ['', 'Commands (one per row; the data folder was `$INTEREST_LLM_DATA`):', '']

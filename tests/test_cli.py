@@ -183,6 +183,8 @@ def test_train_a_baseline_as_the_model(tmp_path, tiny_llm, cache, name):
     assert m['model'] == name and {'metrics.json', 'report.md', 'test_ranks.csv.gz'} <= set(os.listdir(out))
     assert f'| {name} |' in (out / 'report.md').read_text()
     if name == 'gru4rec': assert m['timing']['epochs_run'] >= 1 and m['timing']['time_to_best_s'] > 0
+    masked = m['test']['masked']                       # the masked protocol too, as for our model (BENCHMARKS' masked column)
+    assert set(masked) >= {'ndcg@10', 'hr@10'} and masked['hr@10'] >= m['test']['hr@10']   # removing seen items only lifts the target
 
 def write_ml1m(d, users=30, items=40, per_user=15, seed=0):
     "A synthetic ml-1m in the real files' format ('::'-separated, latin-1), since the shared data has no ml-1m."
