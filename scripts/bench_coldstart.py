@@ -46,7 +46,7 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> d
     out['seconds'] = time.perf_counter() - t0
     return out
 
-def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float) -> str:
+def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float, repeat_term:bool=True) -> str:
     "The benchmarks/coldstart.md section: mean ± std over seeds per scorer, cold and warm users."
     def ms(v, d=4): m, s = mean_std(v); return f"{m:.{d}f}" if len(v) < 2 else f"{m:.{d}f} ± {s:.{d}f}"
     seeds, n = ','.join(str(r['seed']) for r in runs), runs[0]['n_items']
@@ -56,7 +56,9 @@ def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float) -> str:
          f"Command: `{command}` (seeds {seeds}; {recipe}; 1 torch thread). Per seed, {runs[0]['n_cold_items']} of "
          f"{n} items are drawn as cold and removed from every training part; test targets stay. "
          f"Users whose test target is cold: {ms([r[SCORERS[0]]['n_cold'] for r in runs], 1)} per seed; warm: {ms([r[SCORERS[0]]['n_warm'] for r in runs], 1)}. "
-         "Test metrics, full ranking, unmasked; mean ± sample std over seeds.", '',
+         "Test metrics, full ranking, unmasked; mean ± sample std over seeds."
+         + ('' if repeat_term else " These runs predate the repeat term of the model (notebook 05): both models ran without it, "
+            "as `--no-repeat` does today; re-run the command for the current model."), '',
          '| scorer | cold HR@10 | cold NDCG@10 | cold HR@100 | warm HR@10 | warm NDCG@10 | warm HR@100 |', '|---|---:|---:|---:|---:|---:|---:|']
     for label in SCORERS:
         L.append(f"| {label} | " + ' | '.join(ms([r[label][g][k] for r in runs]) for g in ('cold', 'warm') for k in KEYS) + ' |')
@@ -90,10 +92,11 @@ def main(argv=None):
         torch.set_num_threads(1)
         runs = [run_seed(a.dataset, int(s), a.frac, a.quick, a.data_dir) for s in a.seeds.split(',')]
         command = 'python scripts/bench_coldstart.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
-        res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb())
+        res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb(), repeat_term=True)
         (out / 'coldstart.json').write_text(json.dumps(res, indent=1))
     runs = res['runs']
-    md = markdown(res['dataset'], res['frac'], runs, res['command'], res.get('peak_rss_mb', float('nan')))
+    md = markdown(res['dataset'], res['frac'], runs, res['command'], res.get('peak_rss_mb', float('nan')),
+                  res.get('repeat_term', False))      # results written before the repeat term existed lack the key
     (out / 'coldstart.md').write_text(md)
     print(md)
     return runs

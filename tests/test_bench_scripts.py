@@ -24,4 +24,8 @@ def test_coldstart_script_writes_its_section(tmp_path):
     (tmp_path / 'coldstart.md').unlink()
     p = subprocess.run(cmd[:2] + ['--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert (tmp_path / 'coldstart.md').read_text() == md
+    assert (tmp_path / 'coldstart.md').read_text() == md and 'predate the repeat term' not in md
+    # results written before the model had its repeat term (no 'repeat_term' key) say so in the section
+    res.pop('repeat_term'); (tmp_path / 'coldstart.json').write_text(json.dumps(res))
+    p = subprocess.run(cmd[:2] + ['--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert p.returncode == 0 and 'predate the repeat term' in (tmp_path / 'coldstart.md').read_text(), p.stderr[-3000:]
