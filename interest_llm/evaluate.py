@@ -217,8 +217,4 @@ class text_only_cold:
         E[self.cold] = m.text_to_embedding(m.text_emb[self.cold])                    # text part only
         warm = torch.ones_like(bias, dtype=torch.bool); warm[0] = False; warm[self.cold] = False
         bias[self.cold] = bias[warm].mean()
-        out = m.encode(b['items'], b.get('lengths'), b.get('gaps'), sample=False)
-        L = out['lengths']; rows = torch.arange(len(L), device=L.device)
-        u, h = out['u'][rows, L - 1], out['h'][rows, L - 1]                         # (B, E), (B, H)
-        s = m.add_repeat(u @ E.T + bias, h, b['items'], L); s[:, 0] = -float('inf')   # with the repeat term, as `score`
-        return s
+        return m.score(b, E, bias)                                                  # histories read as usual

@@ -23,7 +23,8 @@ from .sequence import SequenceEncoder
 from .vae import InterestVAE
 
 # %% auto #0
-__all__ = ['ModelConfig', 'InterestModel', 'repeat_pairs', 'sparse_lookup', 'ce_chunked']
+__all__ = ['ModelConfig', 'InterestModel', 'repeat_pairs', 'recency_bucket', 'last_repeat_pairs', 'sparse_lookup', 'ce_chunked',
+           'at_last']
 
 # %% ../nbs/05_model.ipynb #c007
 @dataclass
@@ -165,9 +166,10 @@ def encode(self:InterestModel, items:torch.Tensor, # (B, T) item indices, right 
 # %% ../nbs/05_model.ipynb #c018
 @patch
 def logits(self:InterestModel, u:torch.Tensor, # (..., E) user interests
-            E_all:torch.Tensor)->torch.Tensor: # (N+1, E) item representations
+            E_all:torch.Tensor, # (N+1, E) item representations
+            bias:torch.Tensor|None=None)->torch.Tensor: # (N+1,) item biases (default: the model's)
     "Scores (..., N+1) = u . e_i + b_i, padding column -inf."
-    s = u @ E_all.T + self.item_bias                                     # (..., N+1)
+    s = u @ E_all.T + (self.item_bias if bias is None else bias)         # (..., N+1)
     return s.index_fill(-1, torch.tensor([0], device=s.device), float('-inf'))
 
 # %% ../nbs/05_model.ipynb #c018e
@@ -181,9 +183,24 @@ def repeat_pairs(items:torch.Tensor, # (B, T) item indices, right padded with 0
     t, s = idx[None, :, None], idx[None, None, :]
     ok = (s <= t) & (t < nxt[:, None, :]) & (items[:, None, :] > 0)                     # (B, T, T) [t, s]
     b_i, t_i, s_i = ok.nonzero(as_tuple=True)
-    edges = 2 ** torch.arange(1, n_buckets, device=items.device)                         # 2, 4, 8, ...: exact integer log2
-    bucket = ((t_i - s_i + 1)[:, None] >= edges).sum(1)
-    return b_i, t_i, items[b_i, s_i], bucket
+    return b_i, t_i, items[b_i, s_i], recency_bucket(t_i - s_i, n_buckets)
+
+def recency_bucket(d:torch.Tensor, # distances (>= 0) from the item's last occurrence to the scoring position
+                   n_buckets:int)->torch.Tensor:
+    "min(floor(log2(d + 1)), K - 1) in exact integer arithmetic."
+    edges = 2 ** torch.arange(1, n_buckets, device=d.device)                             # 2, 4, 8, ...
+    return ((d + 1)[:, None] >= edges).sum(1)
+
+def last_repeat_pairs(items:torch.Tensor, # (B, T) item indices, right padded with 0
+                      lengths:torch.Tensor, # (B,) real lengths
+                      n_buckets:int)->tuple: # (b, item, bucket), each (P,)
+    "`repeat_pairs` at each row's last real position only: O(B T) pairs instead of O(B T^2), for scoring."
+    T = items.shape[1]; idx = torch.arange(T, device=items.device)
+    L = lengths.to(items.device)
+    real = (idx[None, :] < L[:, None]) & (items > 0)                                    # (B, T)
+    later = (items[:, :, None] == items[:, None, :]) & (idx[None, None, :] > idx[None, :, None]) & real[:, None, :]
+    b_i, s_i = (real & ~later.any(-1)).nonzero(as_tuple=True)                           # each item's last occurrence
+    return b_i, items[b_i, s_i], recency_bucket(L[b_i] - 1 - s_i, n_buckets)
 
 def sparse_lookup(sparse:tuple, # (rows (P,), items (P,), values (P,)), each (row, item) at most once
                   rows:torch.Tensor, items:torch.Tensor, # queries, any equal shapes
@@ -212,9 +229,7 @@ def add_repeat(self:InterestModel, s:torch.Tensor, # (B, N+1) scores at each row
               )->torch.Tensor:
     "s plus the repeat term of the items in each row's window (s unchanged when `cfg.repeat` is False)."
     if not self.cfg.repeat: return s
-    b, t, it, k = repeat_pairs(items, self.cfg.n_repeat_buckets)
-    keep = t == lengths.to(t.device)[b] - 1
-    b, it, k = b[keep], it[keep], k[keep]
+    b, it, k = last_repeat_pairs(items, lengths, self.cfg.n_repeat_buckets)
     return s.index_put((b, it), self.W_r(h)[b, k], accumulate=True)
 
 # %% ../nbs/05_model.ipynb #c020
@@ -293,17 +308,25 @@ def encode_history(self:InterestModel, items:torch.Tensor, # (B, T) right-padded
                    )->torch.Tensor:
     "User interest u (B, E) after each row's last real event, with z = mu."
     out = self.encode(items, lengths, gaps, sample=False)
-    L = out['lengths']
-    return out['u'][torch.arange(len(L), device=L.device), L - 1]       # (B, E)
+    return at_last(out['u'], out['lengths'])                             # (B, E)
+
+def at_last(x:torch.Tensor, # (B, T, ...) per-position values
+            lengths:torch.Tensor)->torch.Tensor: # (B,) real lengths
+    "x[b, lengths[b] - 1]: each row's value at its last real position, (B, ...)."
+    return x[torch.arange(len(lengths), device=lengths.device), lengths - 1]
 
 @patch
-def score(self:InterestModel, batch:dict)->torch.Tensor: # eval batch: items, gaps, lengths
+def score(self:InterestModel, batch:dict, # eval batch: items, gaps, lengths
+          E_all:torch.Tensor|None=None, # (N+1, E) item vectors to score (default: the model's; the history is always read with the model's)
+          bias:torch.Tensor|None=None, # (N+1,) item biases to score with (default: the model's)
+         )->torch.Tensor:
     "Logits (B, n_items+1) at the last real position of each row (with the repeat term); column 0 is -inf."
-    E_all = self.item_embeddings()                                       # (N+1, E)
-    out = self.encode(batch['items'], batch.get('lengths'), batch.get('gaps'), sample=False, E_all=E_all)
-    L, rows = out['lengths'], torch.arange(len(out['lengths']), device=out['lengths'].device)
-    u, h = out['u'][rows, L - 1], out['h'][rows, L - 1]                  # (B, E), (B, H)
-    return self.add_repeat(self.logits(u, E_all), h, batch['items'], L)  # (B, N+1)
+    E_own = self.item_embeddings()                                       # (N+1, E)
+    out = self.encode(batch['items'], batch.get('lengths'), batch.get('gaps'), sample=False, E_all=E_own)
+    L = out['lengths']
+    u, h = at_last(out['u'], L), at_last(out['h'], L)                    # (B, E), (B, H)
+    s = self.logits(u, E_own if E_all is None else E_all, bias)          # (B, N+1)
+    return self.add_repeat(s, h, batch['items'], L)
 
 # %% ../nbs/05_model.ipynb #c032
 @patch

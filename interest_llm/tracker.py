@@ -25,6 +25,12 @@ class UserState:
     seen: set|None = None  # item indices seen (only kept when exclude_seen=True)
     recent: list = field(default_factory=list)  # item indices of the last max_len events: the window of the repeat term
 
+    def push(self, state, u, t:float, item:int, max_len:int):
+        "Record one accepted event: the new recurrent state and interest, its time and item index."
+        self.state, self.u, self.last_time, self.n_events = state, u, max(t, self.last_time), self.n_events + 1
+        if self.seen is not None: self.seen.add(item)
+        self.recent = (self.recent + [item])[-max_len:]
+
 # %% ../nbs/12_realtime.ipynb #c016
 POLICIES = ('raise', 'clamp', 'drop')
 
@@ -121,9 +127,7 @@ def _observe(self:InterestTracker, user, # user id (any hashable)
                                        None if st is None else st.state)          # h (1, H)
     u = self._interest(h)[0]                                                     # (E,)
     if st is None: st = self.states[user] = UserState(state, u, t, 0, set() if self.exclude_seen else None)
-    st.state, st.u, st.last_time, st.n_events = state, u, max(t, st.last_time), st.n_events + 1
-    if st.seen is not None: st.seen.add(i)
-    st.recent = (st.recent + [i])[-self.model.cfg.max_len:]
+    st.push(state, u, t, i, self.model.cfg.max_len)
     return True
 
 InterestTracker._interest, InterestTracker.observe = _interest, _observe
@@ -227,9 +231,7 @@ def _update_many(self:InterestTracker, users, # user ids, one per event
         U = self._interest(h)                                                        # (B, E)
         for b, (j, st) in enumerate(zip(rows, prev)):
             if st is None: st = self.states[users[j]] = UserState(None, None, ts[j], 0, set() if self.exclude_seen else None)
-            st.state, st.u, st.last_time, st.n_events = _split_state(state, b, cell), U[b], max(ts[j], st.last_time), st.n_events + 1
-            if st.seen is not None: st.seen.add(idx[j])
-            st.recent = (st.recent + [idx[j]])[-self.model.cfg.max_len:]
+            st.push(_split_state(state, b, cell), U[b], ts[j], idx[j], self.model.cfg.max_len)
         applied += len(rows)
     return applied
 

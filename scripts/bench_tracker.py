@@ -6,7 +6,7 @@ Replays the embedded UCI Online Retail events in time order through an `Interest
 Scores do not depend on trained weights for timing, so the model is freshly initialised (seeded); text vectors are
 random 384-d vectors unless --minilm is given (then the offline MiniLM embeds the catalogue first).
 
-    python scripts/bench_tracker.py [--events 20000] [--batch 256] [--minilm]
+    python scripts/bench_tracker.py [--events 20000] [--batch 256] [--minilm] [--probe-users 300]
 """
 import argparse, platform, sys, time
 import numpy as np, torch
@@ -23,6 +23,7 @@ def main(argv=None):
     p.add_argument('--cell', default='lstm', choices=['lstm', 'gru', 'rnn'])
     p.add_argument('--minilm', action='store_true', help='use real MiniLM text vectors (slower start)')
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--probe-users', type=int, default=300, help='users timed for the work-per-event figures')
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads); torch.manual_seed(0)
     inter, items = load_embedded()
@@ -59,6 +60,15 @@ def main(argv=None):
     print(f"\n| path | events/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
     for r in rows: print(f"| {r[0]} | {r[1]:,.0f} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} |")
     print("(update_many latencies are per micro-batch, not per event)")
+    print(f"\nwork per event: median `update -> top-10 list` latency of the next event of {a.probe_users} users with n prior events each")
+    ids = split.item_ids[1:]
+    for n in (1, 50, 1000):
+        tp = InterestTracker(model, split, k=10); lat = []
+        for u in range(a.probe_users):                                       # a history of n distinct-in-turn items, one a minute
+            tp.warm_start(u, [ids[(u + j) % len(ids)] for j in range(n)], [1_000_000 + 60 * j for j in range(n)])
+        for u in range(a.probe_users):
+            s = time.perf_counter(); tp.update(u, ids[(u + n) % len(ids)], 1_000_000 + 60 * n, as_frame=False); lat.append(time.perf_counter() - s)
+        print(f"  after {n:>4} prior events: p50 {pct(lat, 50):.3f} ms (repeat window {len(tp.states[0].recent)} items)")
     st = next(iter(tr.states.values()))
     nbytes = sum(x.numel() * x.element_size() for x in (list(st.state) if isinstance(st.state, tuple) else [st.state])) + st.u.numel() * 4
     print(f"\nusers tracked: {len(tr.states)}; tensor bytes per user state: {nbytes}")

@@ -29,3 +29,21 @@ def test_coldstart_script_writes_its_section(tmp_path):
     res.pop('repeat_term'); (tmp_path / 'coldstart.json').write_text(json.dumps(res))
     p = subprocess.run(cmd[:2] + ['--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0 and 'predate the repeat term' in (tmp_path / 'coldstart.md').read_text(), p.stderr[-3000:]
+
+def _run(script, *args):
+    p = subprocess.run([sys.executable, str(REPO / 'scripts' / script), *args], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+def test_ce_script_times_both_loss_paths():
+    out = _run('bench_ce.py', '--rounds', '1', '--max-batches', '2')
+    rows = dict(l.strip('|').split('|')[:2] for l in out.splitlines() if l.startswith('| ') and 'loss path' not in l)
+    assert set(map(str.strip, rows)) == {'full logits', 'chunked CE'} and all(float(v) > 0 for v in rows.values())
+    assert 's/2 batches (best of 1)' in out and 'x the speed of the full logits' in out
+
+def test_tracker_script_reports_every_path_and_the_window():
+    out = _run('bench_tracker.py', '--events', '300', '--batch', '64', '--probe-users', '5')
+    paths = [l.split('|')[1].strip() for l in out.splitlines() if l.startswith('| ') and 'events/s' not in l]
+    assert paths == ['observe (state only)', 'update -> top-10 list', 'update -> top-10 DataFrame', 'update_many, batches of 64']
+    # the repeat window holds the last max_len (50) items at most, so work per event stays bounded
+    assert [l.split('window ')[1] for l in out.splitlines() if 'prior events' in l and 'window' in l] == ['2 items)', '50 items)', '50 items)']
