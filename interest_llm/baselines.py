@@ -15,12 +15,13 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['BASELINES', 'train_sequences', 'item_counts', 'Pop', 'user_item_matrix', 'item_cosine_topk', 'history_matrix',
            'ItemKNN', 'Content', 'transition_counts', 'Markov', 'SeqRecConfig', 'SeqRecBase', 'RNNRec', 'SASRec',
-           'time_features', 'popularity_buckets', 'MLPArticleConfig', 'MLPArticle', 'train_baseline', 'run_baseline',
-           'compare_baselines']
+           'TextSASRec', 'time_features', 'popularity_buckets', 'MLPArticleConfig', 'MLPArticle', 'train_baseline',
+           'run_baseline', 'compare_baselines']
 
 # %% ../nbs/08_baselines.ipynb #c005
 from .data import SplitData, make_loader
 from .train import TrainConfig, TrainResult, fit, model_ranks, metrics_from_ranks, evaluate_model
+from .llm import TextAdapter
 
 # %% ../nbs/08_baselines.ipynb #c011
 def train_sequences(split:SplitData) -> list:
@@ -248,14 +249,43 @@ class SASRec(SeqRecBase):
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, n_blocks, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
+    def embed(self, items): return self.item_emb(items) * self.dim ** 0.5                              # (B,T,d)
     def encode(self, items, lengths):
         B, T = items.shape
         if T > self.max_len: raise ValueError(f"input window of {T} items exceeds SASRec max_len={self.max_len}")
-        x = self.item_emb(items) * self.dim ** 0.5 + self.pos_emb(torch.arange(T, device=items.device))  # (B,T,d)
+        x = self.embed(items) + self.pos_emb(torch.arange(T, device=items.device))                        # (B,T,d)
         causal = torch.triu(torch.full((T, T), float('-inf'), device=items.device), diagonal=1)         # (T,T)
         pad = torch.zeros(B, T, device=items.device).masked_fill(items == 0, float('-inf'))               # (B,T)
         h = self.blocks(self.drop(x), mask=causal, src_key_padding_mask=pad)
         return self.norm(h)
+
+# %% ../nbs/08_baselines.ipynb #c062b
+class TextSASRec(SASRec):
+    "SASRec over frozen LLM item vectors (no ids): a whitening-MoE adapter in and out, cosine scores / temperature (UniSRec, inductive)."
+    def __init__(self, text_emb:torch.Tensor, # (n_items+1, D) LLM item vectors, row 0 padding
+                 dim:int=64, n_blocks:int=2, n_heads:int=1, max_len:int=50, dropout:float=0.2,
+                 n_experts:int=8, # whitening experts of the adapter (UniSRec's 8)
+                 temperature:float=0.07, # tau of the cosine scores
+                ):
+        if text_emb is None: raise ValueError("TextSASRec needs text_emb (the LLM item vectors)")
+        text_emb = torch.as_tensor(text_emb, dtype=torch.float32)
+        super().__init__(len(text_emb) - 1, dim, n_blocks, n_heads, max_len, dropout)
+        del self.item_emb                                                 # no id table: items are their text
+        self.cfg = SeqRecConfig('text_sasrec', self.n_items, dim, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len, dropout=dropout)
+        self.register_buffer('text_emb', text_emb.clone())
+        x = text_emb[1:]                                                  # the catalogue, without padding
+        ok = dim <= x.shape[1] and len(x) > dim                           # PCA whitening to `dim` needs N > dim <= D
+        self.adapter = (TextAdapter.from_whitening(x, dim, n_experts, dropout) if ok else TextAdapter(x.shape[1], dim, n_experts, dropout))
+        if not torch.isfinite(self.adapter.W).all(): self.adapter = TextAdapter(x.shape[1], dim, n_experts, dropout)
+        self.temperature = temperature
+    def item_vectors(self):
+        "e_i for every item, (n_items+1, dim); row 0 zero."
+        e = self.adapter(self.text_emb)
+        return torch.cat([torch.zeros_like(e[:1]), e[1:]])
+    def embed(self, items): return self.item_vectors()[items]                                            # (B,T,d)
+    def logits(self, h):
+        z = F.normalize(h, dim=-1) @ F.normalize(self.item_vectors(), dim=-1).T / self.temperature       # (..., n_items+1)
+        return z.masked_fill(torch.arange(z.shape[-1], device=z.device) == 0, float('-inf'))
 
 # %% ../nbs/08_baselines.ipynb #c064
 def time_features(t) -> tuple:
@@ -407,6 +437,7 @@ BASELINES = {
     'gru4rec':     lambda split, text_emb=None, seed=0, **kw: _seeded(RNNRec)(split, seed=seed, **{'cell': 'gru', **kw}),
     'lstm4rec':    lambda split, text_emb=None, seed=0, **kw: _seeded(RNNRec)(split, seed=seed, **{'cell': 'lstm', **kw}),
     'sasrec':      _seeded(SASRec),
+    'text_sasrec': lambda split, text_emb=None, seed=0, **kw: (torch.manual_seed(seed), TextSASRec(text_emb, **kw))[1],
     'mlp_article': _seeded(MLPArticle),
 }
 
@@ -432,7 +463,7 @@ def run_baseline(name:str, # a key of BASELINES
     if name not in BASELINES: raise ValueError(f"unknown baseline {name!r}; choose from {list(BASELINES)}")
     cfg = train_cfg or TrainConfig()
     if cfg.seed != seed: cfg = dataclasses.replace(cfg, seed=seed)
-    if name == 'sasrec': kw.setdefault('max_len', cfg.max_len)
+    if name in ('sasrec', 'text_sasrec'): kw.setdefault('max_len', cfg.max_len)
     model = BASELINES[name](split, text_emb=text_emb, seed=seed, **kw)
     fitres, fit_s = train_baseline(model, split, cfg)
     ev = lambda stage, m=False: model_ranks(model, split, stage, masked=m, batch_size=cfg.eval_batch_size, max_len=cfg.max_len)

@@ -8,11 +8,11 @@ __all__ = ['REQUIRED_COLUMNS', 'OPTIONAL_COLUMNS', 'PRODUCT_CODE', 'EMBEDDED_FIL
            'simulate_drift', 'CleaningReport', 'load_online_retail', 'make_embedded_online_retail', 'kcore',
            'describe_interactions', 'embedded_dir', 'load_embedded', 'SplitData', 'leave_one_out', 'train_windows',
            'SeqDataset', 'collate_batch', 'make_loader', 'clean', 'validate_items', 'cache_dir', 'get_data_dir',
-           'safe_extract', 'download_movielens', 'load_ml100k', 'load_ml1m', 'load_ml_latest_small', 'load_recbole',
-           'load_table', 'load_dataset', 'temporal_split', 'plot_overview']
+           'safe_extract', 'download_movielens', 'load_ml100k', 'load_ml1m', 'load_ml_latest_small', 'load_amazon',
+           'load_recbole', 'load_table', 'load_dataset', 'temporal_split', 'plot_overview']
 
 # %% ../nbs/00_data.ipynb #c004
-import os, io, re, csv, json, gzip, difflib, hashlib, shutil, tarfile, zipfile, tempfile, warnings
+import os, io, re, csv, json, gzip, html, difflib, hashlib, shutil, tarfile, zipfile, tempfile, warnings
 import urllib.request, urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -823,6 +823,37 @@ def load_ml_latest_small(path:str|Path|None=None, # folder with ratings.csv, mov
     extra = np.where(items.description != '', ' Tags: ' + items.description + '.', '')
     return _ratings(r, p / 'ratings.csv'), items.assign(text=_movie_text(items.title, items.genres, extra))
 
+# %% ../nbs/00_data.ipynb #c120b
+def _amazon_text(items:pd.DataFrame)->pd.Series:
+    "Item text of a product: 'Title. Brand. Categories. Description.' with empty fields skipped."
+    def one(r):
+        parts = [re.sub(r'\s+', ' ', str(r[c])).strip() for c in ('title', 'brand', 'categories', 'description')]
+        return ' '.join(p if p[-1] in '.!?' else p + '.' for p in parts if p)
+    return pd.Series([one(r) for r in items.to_dict('records')], index=items.index)
+
+def load_amazon(path:str|Path, # folder with interactions.csv and items_full.jsonl (or items.csv)
+               ) -> tuple:
+    "An Amazon review set in the LC-Rec/LETTER layout (e.g. `amazon-office-2014/`) as `(interactions, items)`."
+    p = Path(path).expanduser()
+    pos = _read_csv(_find_file(p, ['interactions.csv']), dtype={'user': str, 'item': str})
+    _require(pos, ['user', 'item', 'timestamp'], p / 'interactions.csv')
+    inter = pos[['user', 'item']].assign(timestamp=pos.timestamp.astype('int64'), event='review')
+    if (p / 'interactions_realtime.csv').is_file():                     # real review days, same rows in the same order
+        rt = _read_csv(p / 'interactions_realtime.csv', dtype={'user': str, 'item': str})
+        if len(rt) != len(pos) or not (rt[['user', 'item']].to_numpy() == pos[['user', 'item']].to_numpy()).all():
+            raise ValueError(f"{p / 'interactions_realtime.csv'}: rows differ from interactions.csv (expected the same rows in the same order)")
+        inter['timestamp'] = rt.timestamp.astype('int64')
+        if (inter.groupby('user', sort=False).timestamp.diff() < 0).any():
+            raise ValueError(f"{p / 'interactions_realtime.csv'}: review times decrease along a sequence; cannot keep the published order")
+    if (p / 'items_full.jsonl').is_file():
+        items = pd.read_json(p / 'items_full.jsonl', lines=True, dtype={'item': str})
+        _require(items, ['item', 'title'], p / 'items_full.jsonl')
+        items['item'] = items['item'].astype(str)
+        for c in ('title', 'brand', 'categories', 'description'):
+            items[c] = items[c].fillna('').astype(str).map(html.unescape) if c in items else ''
+    else: items = _read_csv(_find_file(p, ['items.csv']), dtype={'item': str}).assign(title=lambda d: d.text)
+    return validate_interactions(inter), items.assign(text=_amazon_text(items)) if 'description' in items else items
+
 # %% ../nbs/00_data.ipynb #c122
 def _read_atomic(path):
     "A RecBole atomic file with its `name:type` header stripped to `name`."
@@ -905,7 +936,7 @@ def _map_columns(df, columns, required, path):
     return df
 
 # %% ../nbs/00_data.ipynb #c130
-DATASETS = ('online-retail', 'online-retail-raw', 'ml-100k', 'ml-1m', 'ml-latest-small', 'ml-100k-recbole', 'simulated')
+DATASETS = ('online-retail', 'online-retail-raw', 'ml-100k', 'ml-1m', 'ml-latest-small', 'ml-100k-recbole', 'amazon-office', 'simulated')
 
 def load_dataset(name:str='online-retail', # one of `DATASETS`
                  data_dir:str|Path|None=None, # folder holding ml-100k/, uci-online-retail/, ... (default `$INTEREST_LLM_DATA`)
@@ -923,6 +954,9 @@ def load_dataset(name:str='online-retail', # one of `DATASETS`
     if name == 'ml-100k-recbole':
         if sub('ml-100k-recbole') is None: raise FileNotFoundError("ml-100k-recbole needs data_dir= (or INTEREST_LLM_DATA) holding ml-100k-recbole/ml-100k.inter")
         return load_recbole(sub('ml-100k-recbole'), 'ml-100k')
+    if name == 'amazon-office':
+        if sub('amazon-office-2014') is None: raise FileNotFoundError("amazon-office needs data_dir= (or INTEREST_LLM_DATA) holding amazon-office-2014/ (it is not shipped: research-use terms)")
+        return load_amazon(sub('amazon-office-2014'))
     loader = {'ml-100k': load_ml100k, 'ml-1m': load_ml1m, 'ml-latest-small': load_ml_latest_small}[name]
     return loader(sub(name))
 

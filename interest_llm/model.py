@@ -9,7 +9,7 @@
 # sequence representation learning for recommender systems (UniSRec).
 from __future__ import annotations
 from fastcore.basics import patch
-import json, math, os
+import json, math, os, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -51,6 +51,7 @@ class ModelConfig:
     n_neg: int = 100             # negatives per position for loss='bce'
     n_experts: int = 1           # whitening experts of the TextAdapter (UniSRec uses 8)
     adapter_dropout: float = 0.1 # dropout on the LLM vectors inside the adapter
+    adapter_init: str = 'whiten' # 'whiten': the adapter starts as PCA whitening of the catalogue's LLM vectors; 'random'
     seed: int = 0                # seed of the negative-sampling generator
 
     def __post_init__(self):
@@ -60,6 +61,7 @@ class ModelConfig:
         if self.item_repr != 'id' and not self.text_dim: raise ValueError(f"item_repr={self.item_repr!r} needs text_dim (LLM features)")
         if self.combine not in ('sum', 'concat'): raise ValueError(f"combine must be 'sum' or 'concat', got {self.combine!r}")
         if self.loss not in ('ce', 'bce'): raise ValueError(f"loss must be 'ce' or 'bce', got {self.loss!r}")
+        if self.adapter_init not in ('whiten', 'random'): raise ValueError(f"adapter_init must be 'whiten' or 'random', got {self.adapter_init!r}")
         if self.max_len < 1: raise ValueError(f"max_len must be >= 1, got {self.max_len}")
 
     @property
@@ -67,12 +69,22 @@ class ModelConfig:
     def to_dict(self)->dict: return asdict(self)
     @classmethod
     def from_dict(cls, d:dict):
-        "Build from a dict, rejecting unknown keys by name; configs saved before the repeat term existed load without it."
+        "Build from a dict, rejecting unknown keys by name; configs saved before the repeat term (or the whitening init) existed load without it."
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown ModelConfig keys: {sorted(unknown)}")
-        return cls(**{'repeat': False, **d})
+        return cls(**{'repeat': False, 'adapter_init': 'random', **d})
     @property
     def n_repeat_buckets(self)->int: return self.max_len.bit_length()  # recency buckets 0..floor(log2(max_len)) of distances 0..max_len-1
+
+# %% ../nbs/05_model.ipynb #c009w
+def _initial_adapter(cfg:ModelConfig, x:torch.Tensor)->TextAdapter:
+    "The TextAdapter at initialisation: PCA whitening of the catalogue vectors x (N, D) when `adapter_init='whiten'` allows it, else random."
+    E = cfg.emb_dim
+    if cfg.adapter_init == 'whiten' and E <= cfg.text_dim and len(x) > E:       # whitening to E dims needs N > E and E <= D
+        ad = TextAdapter.from_whitening(x, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout, seed=cfg.seed)
+        if torch.isfinite(ad.W).all() and torch.isfinite(ad.b).all(): return ad
+        warnings.warn("the catalogue's text vectors are (nearly) degenerate, so they cannot be whitened: the adapter starts random")
+    return TextAdapter(cfg.text_dim, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout)
 
 # %% ../nbs/05_model.ipynb #c010
 class InterestModel(nn.Module):
@@ -92,7 +104,7 @@ class InterestModel(nn.Module):
             if len(bad): raise ValueError(f"text_emb has non-finite (NaN/inf) values in {len(bad)} rows, e.g. item indices "
                                           f"{bad[:5].tolist()}: re-embed those items")
             self.register_buffer('text_emb', text_emb.clone())
-            self.adapter = TextAdapter(cfg.text_dim, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout)
+            self.adapter = _initial_adapter(cfg, text_emb[1:])
         if cfg.item_repr in ('id', 'both'):
             self.id_emb = nn.Embedding(cfg.n_items + 1, E, padding_idx=0)
             nn.init.normal_(self.id_emb.weight, std=0.1 if cfg.item_repr == 'id' else 0.01)
@@ -448,3 +460,27 @@ def from_pretrained(cls:InterestModel, path:str|Path, map_location:str='cpu')->I
     m = cls(ModelConfig.from_dict(meta['config']), sd.get('text_emb'), item_ids=meta['item_ids'])
     m.load_state_dict(sd)
     return m
+
+# %% ../nbs/05_model.ipynb #c060b
+@patch
+@torch.no_grad()
+def latent_stats(self:InterestModel, split, # the SplitData the model is trained on
+                 max_users:int=1000, # validation histories to encode (the first ones, for speed)
+                 au_threshold:float=0.01, # Burda et al.'s active-unit threshold on Var(mu_d)
+                )->dict|None:
+    "KL per latent dimension (nats), its sum and the active units of q(z | h) over validation histories; None without a VAE."
+    if not self.cfg.use_vae: return None
+    from interest_llm.data import make_loader
+    was_training = self.training; self.eval()
+    try:
+        mus, lvs, n = [], [], 0
+        for b in make_loader(split, 'valid', batch_size=256, max_len=self.cfg.max_len):
+            out = self.encode(b['items'], b['lengths'], b.get('gaps'), sample=False)
+            real = torch.arange(b['items'].shape[1])[None] < b['lengths'][:, None]        # (B, T)
+            mus.append(out['mu'][real]); lvs.append(out['logvar'][real]); n += len(b['items'])
+            if n >= max_users: break
+        mu, lv = torch.cat(mus), torch.cat(lvs)                                          # (P, Z) every real position
+        kpd = self.vae.kl_per_dim(mu, lv)
+        return dict(kl=float(kpd.sum()), kl_per_dim=[round(float(k), 5) for k in kpd],
+                    active_units=int((self.vae.unit_variance(mu) > au_threshold).sum()), latent_dim=self.cfg.latent_dim)
+    finally: self.train(was_training)

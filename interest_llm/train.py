@@ -19,8 +19,8 @@ __all__ = ['CKPT_FORMAT', 'RESUME_FREE', 'target_ranks', 'metrics_from_ranks', '
            'model_device', 'train_epoch', 'history_exclude', 'model_ranks', 'evaluate_model', 'CheckpointError',
            'save_tensors', 'load_tensors', 'model_config', 'save_model', 'load_model_weights', 'optimizer_to_safe',
            'optimizer_from_safe', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainResult',
-           'apply_kl_warmup', 'record_epoch', 'train_and_schedule', 'nonfinite_stop', 'should_stop', 'fit',
-           'plot_history']
+           'apply_kl_warmup', 'record_epoch', 'train_and_schedule', 'nonfinite_stop', 'should_stop',
+           'latent_diagnostics', 'fit', 'plot_history']
 
 # %% ../nbs/06_train.ipynb #c010
 def _as_exclude(exclude, B:int, device) -> torch.Tensor|None:
@@ -442,6 +442,12 @@ def should_stop(st:dict, cfg:TrainConfig) -> str|None:
     return None
 
 
+# %% ../nbs/06_train.ipynb #x081d
+def latent_diagnostics(model, split) -> dict|None:
+    "The model's `latent_stats(split)` (KL per latent dimension, active units) when it has a latent variable, else None."
+    f = getattr(model, 'latent_stats', None)
+    return f(split) if callable(f) else None
+
 # %% ../nbs/06_train.ipynb #x082
 def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and score(batch)
         split, # SplitData
@@ -469,8 +475,9 @@ def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and
         except NonFiniteLoss as e: reason, status = nonfinite_stop(e, epoch, st); break
         t1 = time.perf_counter()
         valid = evaluate_model(model, split, 'valid', ks=cfg.ks, batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
-        best_sd = record_epoch(st, model, cfg, dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=t1 - t0,
-                                                    eval_s=time.perf_counter() - t1), best_sd)
+        entry = dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=t1 - t0, eval_s=time.perf_counter() - t1)
+        if (lat := latent_diagnostics(model, split)) is not None: entry['latent'] = lat   # KL per dimension, active units
+        best_sd = record_epoch(st, model, cfg, entry, best_sd)
         if ckpt: save_checkpoint(ckpt, model, opt, sched, cfg, st)
         if on_epoch: on_epoch(st['history'][-1])
         if stop := should_stop(st, cfg): reason = stop; break

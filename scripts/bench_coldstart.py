@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Cold-start benchmark: protocol `cold-items-10pct` (nbs/07_evaluate.ipynb) on a real data set, written to benchmarks/coldstart.md.
+"""Cold-start benchmark: protocol `cold-items-10pct` (nbs/07_evaluate.ipynb) on a real data set, written to benchmarks/coldstart-<dataset>.md.
 
 Per seed: 10% of the catalogue is drawn as cold items and removed from every training part (validation and test events
-stay); two models are trained with the benchmark recipe (`cli.BENCH_OPTIONS`, early stopping on validation NDCG@10):
+stay); two models are trained with the benchmark recipe (`cli.bench_options`, early stopping on validation NDCG@10):
 the ID-only model (`--no-llm`) and our text+ID model. Test metrics (full ranking, unmasked) are reported separately for
 users whose test target is cold and for the rest, for three scorers: the ID-only model, the text+ID model as trained,
 and the text+ID model with the cold items scored from their text alone (`evaluate.text_only_cold`).
@@ -10,21 +10,24 @@ BENCHMARKS.md appends benchmarks/*.md, so `python scripts/benchmark.py --report-
 
     python scripts/bench_coldstart.py --dataset ml-100k --seeds 0,1,2
     python scripts/bench_coldstart.py --dataset simulated --seeds 0 --quick --out /tmp/cs   # a smoke run in seconds
-    python scripts/bench_coldstart.py --report-only        # rewrite coldstart.md from coldstart.json
+    python scripts/bench_coldstart.py --dataset amazon-office --seeds 0,1,2
+    python scripts/bench_coldstart.py --dataset ml-100k --report-only   # rewrite coldstart-ml-100k.md from its .json
 """
 import argparse, json, sys, time
 from pathlib import Path
 import numpy as np, torch
-from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from, BENCH_OPTIONS
+from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from, bench_options
 from interest_llm.evaluate import holdout_items, cold_start_metrics, text_only_cold, mean_std, peak_rss_mb
 from interest_llm.train import fit
+from interest_llm.baselines import Content
 
 SCORERS = ('ID only (--no-llm)', 'text+ID, as trained', 'text+ID, cold items from text only')
+CONTENT = 'content baseline (text similarity to the history)'
 KEYS = ('hr@10', 'ndcg@10', 'hr@100')
 
 def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> dict:
     "Train both models on the cold-item split of one seed and score the three ways."
-    opts = ['--quick'] if quick else list(BENCH_OPTIONS.get(ds, []))
+    opts = ['--quick'] if quick else bench_options(ds, 'ours')
     base = ['train', '--dataset', ds, '--seed', str(seed), '--threads', '1', '--no-progress', *opts]
     if data_dir: base += ['--data-dir', str(data_dir)]
     args = resolve(build_parser().parse_args(base))
@@ -43,6 +46,8 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> d
     ml = int(args.max_len)
     for label, scorer in zip(SCORERS, (models['id'], models['text'], text_only_cold(models['text'], cold))):
         out[label] = cold_start_metrics(scorer, cold_split, cold, ks=(10, 20, 100), max_len=ml)
+    if text_emb is not None:                                       # the text-only reference: no training, cold items on equal terms
+        out[CONTENT] = cold_start_metrics(Content(text_emb).fit(cold_split), cold_split, cold, ks=(10, 20, 100), max_len=ml)
     out['seconds'] = time.perf_counter() - t0
     return out
 
@@ -60,7 +65,7 @@ def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float, repeat_t
          + ('' if repeat_term else " These runs predate the repeat term of the model (notebook 05): both models ran without it, "
             "as `--no-repeat` does today; re-run the command for the current model."), '',
          '| scorer | cold HR@10 | cold NDCG@10 | cold HR@100 | warm HR@10 | warm NDCG@10 | warm HR@100 |', '|---|---:|---:|---:|---:|---:|---:|']
-    for label in SCORERS:
+    for label in SCORERS + ((CONTENT,) if CONTENT in runs[0] else ()):
         L.append(f"| {label} | " + ' | '.join(ms([r[label][g][k] for r in runs]) for g in ('cold', 'warm') for k in KEYS) + ' |')
     L += ['', f"A uniformly random ranking has HR@100 = 100/{n} = {chance:.4f}. "
           f"Best validation epoch: ID only {ms([r['id_best_epoch'] for r in runs], 1)}, "
@@ -73,7 +78,15 @@ def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float, repeat_t
                 'the text pathway lifts cold items off the bottom of the ranking, but not to chance level. A likely cause, not '
                 'measured here: the top of the ranking goes to warm items with trained ID embeddings and above-mean biases, '
                 'while a cold item gets the mean warm bias.'))
+    if CONTENT in runs[0]:
+        c, o = [r[CONTENT]['cold']['hr@10'] for r in runs], [r[SCORERS[2]]['cold']['hr@10'] for r in runs]
+        ratio = np.mean(o) / np.mean(c) if np.mean(c) > 0 else float('inf')
+        L.append('')
+        L.append(f"Cold HR@10 from text only: ours {ms(o)} against the content baseline's {ms(c)} "
+                 f"({'no content hits' if np.mean(c) == 0 else f'{ratio:.2f} ×'}).")
     return '\n'.join(L) + '\n'
+
+def stem(ds:str) -> str: return f'coldstart-{ds}'
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,22 +95,22 @@ def main(argv=None):
     p.add_argument('--frac', type=float, default=0.1, help='share of the catalogue held out as cold items')
     p.add_argument('--data-dir', default=None, help='folder holding the data set (default $INTEREST_LLM_DATA)')
     p.add_argument('--quick', action='store_true', help="the CLI's quick profile instead of the benchmark recipe (smoke runs)")
-    p.add_argument('--out', default='benchmarks', help='folder of coldstart.json and coldstart.md')
-    p.add_argument('--report-only', action='store_true', help='rewrite coldstart.md from coldstart.json without training')
+    p.add_argument('--out', default='benchmarks', help='folder of coldstart-<dataset>.json and .md')
+    p.add_argument('--report-only', action='store_true', help='rewrite coldstart-<dataset>.md from its .json without training')
     a = p.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     if a.report_only:
-        res = json.loads((out / 'coldstart.json').read_text())
+        res = json.loads((out / f'{stem(a.dataset)}.json').read_text())
     else:
         torch.set_num_threads(1)
         runs = [run_seed(a.dataset, int(s), a.frac, a.quick, a.data_dir) for s in a.seeds.split(',')]
         command = 'python scripts/bench_coldstart.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
         res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb(), repeat_term=True)
-        (out / 'coldstart.json').write_text(json.dumps(res, indent=1))
+        (out / f'{stem(a.dataset)}.json').write_text(json.dumps(res, indent=1))
     runs = res['runs']
     md = markdown(res['dataset'], res['frac'], runs, res['command'], res.get('peak_rss_mb', float('nan')),
                   res.get('repeat_term', False))      # results written before the repeat term existed lack the key
-    (out / 'coldstart.md').write_text(md)
+    (out / f'{stem(a.dataset)}.md').write_text(md)
     print(md)
     return runs
 

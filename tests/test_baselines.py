@@ -109,7 +109,7 @@ def test_mlp_one_epoch_lowers_loss(sim):
 
 @pytest.mark.parametrize('name', list(BASELINES))
 def test_run_baseline_end_to_end(sim, name):
-    emb = torch.randn(sim.n_items + 1, 8) if name == 'content' else None
+    emb = torch.randn(sim.n_items + 1, 8) if name in ('content', 'text_sasrec') else None
     r = run_baseline(name, sim, text_emb=emb, seed=0, masked=True,
                      train_cfg=TrainConfig(epochs=1, batch_size=32, max_len=20, patience=1))
     n_eval = len(sim.eval_users())
@@ -120,7 +120,7 @@ def test_run_baseline_end_to_end(sim, name):
     assert r['test_masked']['hr@20'] >= r['test']['hr@20'] - 1e-12  # removing seen items never lowers a target's rank
     assert r['timing']['eval_s'] > 0
     json.dumps({k: r[k] for k in ('valid', 'test', 'timing', 'fit', 'protocol', 'model', 'seed')})
-    if name in ('gru4rec', 'lstm4rec', 'sasrec', 'mlp_article'): assert r['fit']['epochs'] == 1
+    if name in ('gru4rec', 'lstm4rec', 'sasrec', 'text_sasrec', 'mlp_article'): assert r['fit']['epochs'] == 1
 
 
 def test_run_baseline_is_reproducible(sim):

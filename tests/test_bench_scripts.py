@@ -8,27 +8,29 @@ def test_coldstart_script_writes_its_section(tmp_path):
     cmd = [sys.executable, str(REPO / 'scripts' / 'bench_coldstart.py'), '--dataset', 'simulated', '--seeds', '0', '--quick', '--out', str(tmp_path)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert p.returncode == 0, p.stderr[-3000:]
-    res = json.loads((tmp_path / 'coldstart.json').read_text())
+    res = json.loads((tmp_path / 'coldstart-simulated.json').read_text())
     run = res['runs'][0]
     assert res['dataset'] == 'simulated' and run['n_cold_items'] == 30 and run['n_items'] == 300
     by = {k: run[k] for k in ('ID only (--no-llm)', 'text+ID, as trained', 'text+ID, cold items from text only')}
     for m in by.values():
         assert m['n_cold'] > 0 and m['n_warm'] > 0 and m['n_cold'] + m['n_warm'] == by['ID only (--no-llm)']['n_cold'] + by['ID only (--no-llm)']['n_warm']
         assert all(0 <= m[g]['hr@10'] <= m[g]['hr@100'] <= 1 for g in ('cold', 'warm'))
+    content = run['content baseline (text similarity to the history)']           # the text-only reference scorer
+    assert content['n_cold'] == by['ID only (--no-llm)']['n_cold'] and 0 <= content['cold']['hr@10'] <= 1
     # the text-only wrapper re-scores the cold items: the cold users' metrics move
     assert by['text+ID, cold items from text only']['cold'] != by['text+ID, as trained']['cold']
-    md = (tmp_path / 'coldstart.md').read_text()
+    md = (tmp_path / 'coldstart-simulated.md').read_text()
     assert md.startswith('## Cold-start items on simulated') and "the CLI's quick profile" in md
-    assert md.count('\n| ') == 4 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
+    assert md.count('\n| ') == 5 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
     # --report-only rewrites the same section from coldstart.json, without training
-    (tmp_path / 'coldstart.md').unlink()
-    p = subprocess.run(cmd[:2] + ['--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    (tmp_path / 'coldstart-simulated.md').unlink()
+    p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert (tmp_path / 'coldstart.md').read_text() == md and 'predate the repeat term' not in md
+    assert (tmp_path / 'coldstart-simulated.md').read_text() == md and 'predate the repeat term' not in md
     # results written before the model had its repeat term (no 'repeat_term' key) say so in the section
-    res.pop('repeat_term'); (tmp_path / 'coldstart.json').write_text(json.dumps(res))
-    p = subprocess.run(cmd[:2] + ['--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert p.returncode == 0 and 'predate the repeat term' in (tmp_path / 'coldstart.md').read_text(), p.stderr[-3000:]
+    res.pop('repeat_term'); (tmp_path / 'coldstart-simulated.json').write_text(json.dumps(res))
+    p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert p.returncode == 0 and 'predate the repeat term' in (tmp_path / 'coldstart-simulated.md').read_text(), p.stderr[-3000:]
 
 def _run(script, *args):
     p = subprocess.run([sys.executable, str(REPO / 'scripts' / script), *args], capture_output=True, text=True, timeout=600, cwd=REPO)
