@@ -19,10 +19,11 @@ from .baselines import BASELINES, run_baseline
 
 # %% auto #0
 __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'DETERMINISTIC', 'BENCH_OPTIONS', 'PEER',
-           'BENCH_SEEDS', 'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir', 'load_data', 'make_split',
-           'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict',
-           'command_line', 'report_markdown', 'load_run', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed',
-           'bench_options', 'bench_argv', 'bench_row', 'cmd_benchmark', 'benchmarks_markdown', 'main']
+           'BENCH_SEEDS', 'ID_SEQ_BASELINES', 'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir',
+           'load_data', 'make_split', 'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs',
+           'cmd_train', 'dataclass_dict', 'command_line', 'report_markdown', 'load_run', 'cmd_evaluate', 'recommend',
+           'cmd_recommend', 'cmd_embed', 'bench_options', 'bench_argv', 'bench_row', 'cmd_benchmark',
+           'benchmarks_markdown', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
@@ -65,7 +66,8 @@ def _model_options(p):
     g.add_argument('--loss', choices=('ce', 'bce'), help="training loss: softmax cross-entropy over the whole catalogue (ce, the default) or "
                    "the article's BCE against --n-neg sampled negatives (bce: cheaper per step on large catalogues)")
     g.add_argument('--n-neg', type=int, help="sampled negatives per position with --loss bce (default: 100)")
-    g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0)")
+    g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0.05)")
+    g.add_argument('--recon-weight', type=float, help="weight of the VAE's reconstruction of the next item's text from z (default: the model's own, 1.0)")
     g.add_argument('--no-llm', action='store_true', help="ablation: learned item-id embeddings instead of LLM text vectors")
     g.add_argument('--no-vae', action='store_true', help="ablation: no latent interest z (plain recurrent model)")
     g.add_argument('--no-time', action='store_true', help="ablation: ignore the time gaps between events")
@@ -191,6 +193,7 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
     if args.dropout is not None: kw['dropout'] = args.dropout
     if args.beta is not None: kw['beta'] = args.beta
     if getattr(args, 'free_bits', None) is not None: kw['free_bits'] = args.free_bits
+    if getattr(args, 'recon_weight', None) is not None: kw['recon_weight'] = args.recon_weight
     if getattr(args, 'loss', None): kw['loss'] = args.loss
     if getattr(args, 'n_neg', None): kw['n_neg'] = args.n_neg
     return ModelConfig(**kw)
@@ -306,6 +309,7 @@ def cmd_train(args, log=print) -> dict:
                    data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
                              max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0),
                    train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
+                   latent=next((h.get('latent') for h in result.history if h['epoch'] == result.best_epoch), None) if result else None,
                    history=result.history if result else None, command=command_line(args), torch=torch.__version__,
                    threads=torch.get_num_threads(), python=platform.python_version())
     _write_run(run, args, metrics, model, split, items, text_emb, result, ranks)
@@ -535,7 +539,7 @@ def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|Non
                 test_masked=metrics['test'].get('masked'), valid=metrics['valid'],
                 train_s_per_epoch=t.get('train_s_per_epoch'), eval_s=t.get('eval_s'), time_to_best_s=t.get('time_to_best_s'),
                 epochs_run=t.get('epochs_run'), best_epoch=t.get('best_epoch'), total_s=t.get('total_s'), wall_s=wall_s, cpu_s=t.get('cpu_s'),
-                peak_rss_mb=metrics['peak_rss_mb'], threads=metrics.get('threads'), model_config=metrics.get('model_config'),
+                peak_rss_mb=metrics['peak_rss_mb'], latent=metrics.get('latent'), threads=metrics.get('threads'), model_config=metrics.get('model_config'),
                 train_config={k: metrics['train_config'][k] for k in ('epochs', 'batch_size', 'lr', 'patience', 'max_len')} if metrics.get('train_config') else None,
                 command='interest-llm ' + shlex.join(argv), finished=datetime.datetime.now().isoformat(timespec='seconds'),
                 load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count(),
@@ -629,6 +633,8 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
                 if r.get('note'): notes.setdefault(r['note'], []).append(f"{s['model']} seed {r['seed']}")
         L += [f"Note on {', '.join(v)}: {k}." for k, v in notes.items()] + ([''] if notes else [])
         if ds == 'ml-100k': L += _peer_section(S)
+        if ds == 'amazon-office': L += _text_targets_section(S, ds)
+        L += _latent_section(S)
         L += _paired_section(S) + _missing_section(ds, S)
     for extra in sorted(Path(extras).glob('*.md')) if extras else []:  # other measurements, each with its own command
         L += [extra.read_text().strip(), '']
@@ -668,6 +674,47 @@ def _peer_section(S) -> list:
           f"| time to best validation ≤ 1/5 of RecBole's | ≤ {PEER['time_to_best_min'] / 5:.1f} min | {ttb:.2f} min | {mark(ttb <= PEER['time_to_best_min'] / 5)} |", '',
           f"RecBole used 2 threads, our rows 1 thread. Baselines run so far: {', '.join(s['model'] for s in base) or 'none'}.", '']
     return L
+
+ID_SEQ_BASELINES = ('sasrec', 'gru4rec', 'lstm4rec')   # the ID-only sequence baselines of the text targets
+
+def _text_targets_section(S, ds:str) -> list:
+    "Targets of the text pathway: ours against the strongest ID-only sequence baseline and against every baseline, masked and not, and ours - ours-no-llm."
+    by = {s['model']: s for s in S}
+    ours = by.get('ours')
+    if ours is None: return []
+    few = '' if len(ours['seeds']) >= 3 else f" ({len(ours['seeds'])} seed{'s' if len(ours['seeds']) > 1 else ''} only: provisional)"
+    mark = lambda ok: ('**met**' if ok else '**not met**') + few
+    L = [f'### Does the text pathway earn its place on {ds}?', '',
+         '| target | other model | required | ours | status |', '|---|---|---|---|---|']
+    for key, label in (('ndcg@10', 'NDCG@10'), ('masked_ndcg10', 'NDCG@10 masked')):
+        n = ours[key][0]
+        for name, pool, f in (('strongest ID-only sequence baseline', ID_SEQ_BASELINES, 1.25), ('best baseline (all, text-only included)', tuple(BASELINES), 1.10)):
+            cand = [by[m] for m in pool if m in by and by[m][key][0] == by[m][key][0]]
+            if not cand: L.append(f"| {label} ≥ {f:.2f} × {name} | (not run) | — | {n:.4f} | not evaluated |"); continue
+            b = max(cand, key=lambda s: s[key][0])
+            L.append(f"| {label} ≥ {f:.2f} × {name} | {b['model']} {b[key][0]:.4f} | ≥ {f * b[key][0]:.4f} | {n:.4f} | {mark(n >= f * b[key][0])} |")
+    nl = by.get('ours-no-llm')
+    if nl is not None:
+        seeds = sorted(set(ours['seeds']) & set(nl['seeds']))
+        (va, ha), (vb, hb) = _per_user_ndcg(ours['rows'], seeds), _per_user_ndcg(nl['rows'], seeds)
+        if seeds and len(ha | hb) == 1 and va.shape == vb.shape:
+            pb = paired_bootstrap(va, vb, n=1000)
+            L.append(f"| ours − ours-no-llm > 0, 95% interval above 0 | ours-no-llm {nl['ndcg@10'][0]:.4f} | interval > 0 | "
+                     f"{pb['diff']:+.4f} [{pb['lo']:+.4f}, {pb['hi']:+.4f}] | {mark(pb['lo'] > 0)} |")
+    return L + ['']
+
+def _latent_section(S) -> list:
+    "Active units and KL of the latent interest z (best epoch, validation histories) for the rows that recorded them."
+    L = []
+    for s in S:
+        lat = [r['latent'] for r in s['rows'] if r.get('latent')]
+        if not lat: continue
+        au, kl, Z = [l['active_units'] for l in lat], [l['kl'] for l in lat], lat[0]['latent_dim']
+        L.append(f"| {s['model']} | {len(lat)} | {np.mean(au):.1f} / {Z} | {min(au)}–{max(au)} | {np.mean(kl):.3f} |")
+    if not L: return []
+    return (['### The latent interest z', '', 'Active units (Burda et al.: Var over inputs of the posterior mean > 0.01) and KL(q(z|h) || N(0, I)) '
+             'summed over dimensions, on the validation histories at the selected epoch; mean over the seeds that recorded them.', '',
+             '| model | seeds | active units | range | KL (nats) |', '|---|---|---|---|---|'] + L + [''])
 
 # %% ../nbs/09_cli.ipynb #7047b21a
 def _per_user_ndcg(rows, seeds) -> tuple:

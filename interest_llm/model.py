@@ -44,8 +44,8 @@ class ModelConfig:
     use_time: bool = True        # time-gap features in the recurrent input (False: the "no time" ablation)
     repeat: bool = True          # repeat/explore term: a state-dependent score for items already in the window, by recency (False: the "no repeat" ablation)
     beta: float = 0.1            # weight of the KL term (times `model.kl_scale`, set by KL annealing)
-    recon_weight: float = 0.1    # weight of the VAE reconstruction term (next item's text vector, cosine)
-    free_bits: float = 0.0       # minimum KL per latent dimension (nats), against posterior collapse
+    recon_weight: float = 1.0    # weight of the VAE reconstruction term (next item's text vector from z alone, cosine): the decoder needs z
+    free_bits: float = 0.05      # minimum KL per latent dimension (nats): the first 0.05 nats of every dimension are free
     max_len: int = 50            # longest history the model reads (recommend keeps the most recent max_len)
     loss: str = 'ce'             # 'ce': softmax over all items; 'bce': sigmoid vs n_neg sampled negatives
     n_neg: int = 100             # negatives per position for loss='bce'

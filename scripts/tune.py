@@ -11,7 +11,7 @@ benchmarks/tuning-<dataset>.md (test figures are never read: `scripts/tuning_log
 `hidden` sets the width of every model (for ours also --emb-dim, so that item vectors and states keep one width).
 Finished grid points (a run folder with metrics.json) are not run again, so an interrupted tuning resumes.
 """
-import argparse, itertools, json, os, shutil, subprocess, sys, time
+import argparse, itertools, json, os, shlex, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,16 @@ def point_argv(model:str, point:dict) -> list:
     for k, v in point.items():
         out += [f'--{k.replace("_", "-")}', v]
         if k == 'hidden' and model == 'ours': out += ['--emb-dim', v]
+    return out
+
+def _without(argv:list, opts:tuple) -> list:
+    "argv without the given options and their values."
+    out, skip = [], False
+    for x in argv:
+        if skip: skip = False; continue
+        if x in opts: skip = True; continue
+        if any(x.startswith(o + '=') for o in opts): continue
+        out.append(x)
     return out
 
 def run_name(model:str, point:dict) -> str: return model + ''.join(f'-{k}{v}' for k, v in point.items())
@@ -69,7 +79,7 @@ def main(argv=None):
     running = []
     while todo or running:
         while todo and len(running) < a.jobs:
-            c = todo.pop(0); print('run:', 'interest-llm', ' '.join(c[2:]), flush=True)
+            c = todo.pop(0); print('run: interest-llm', ' '.join(c[1:]), flush=True)
             running.append(subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         time.sleep(2)
         for r in [r for r in running if r.poll() is not None]:
@@ -82,7 +92,8 @@ def main(argv=None):
         rows.append(dict(model=m['model'], valid=m['valid']['ndcg@10'], options=_options(m['command']),
                          best_epoch=m['timing'].get('best_epoch'), epochs=m['timing'].get('epochs_run'),
                          s_epoch=m['timing'].get('train_s_per_epoch')))
-    md = markdown(a.dataset, a.grid, a.seed, rows, ' '.join(sys.argv[1:] if argv is None else argv))
+    shown = _without(sys.argv[1:] if argv is None else argv, ('--runs', '--out', '--data-dir'))   # no local paths in the table
+    md = markdown(a.dataset, a.grid, a.seed, rows, ' '.join(shlex.quote(x) for x in shown))
     out = Path(a.out or ROOT / 'benchmarks' / f'tuning-{a.dataset}.md')
     out.write_text(md); print(md)
 
