@@ -67,6 +67,7 @@ def _model_options(p):
                    "the article's BCE against --n-neg sampled negatives (bce: cheaper per step on large catalogues)")
     g.add_argument('--n-neg', type=int, help="sampled negatives per position with --loss bce (default: 100)")
     g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0.05)")
+    g.add_argument('--adapter-init', choices=('whiten', 'random'), help="start of the text adapter: PCA whitening of the catalogue's vectors (whiten, the default) or random")
     g.add_argument('--recon-weight', type=float, help="weight of the VAE's reconstruction of the next item's text from z (default: the model's own, 1.0)")
     g.add_argument('--no-llm', action='store_true', help="ablation: learned item-id embeddings instead of LLM text vectors")
     g.add_argument('--no-vae', action='store_true', help="ablation: no latent interest z (plain recurrent model)")
@@ -165,8 +166,9 @@ def load_data(args) -> tuple:
     else:
         d = data_dir(args)
         if args.dataset in MOVIELENS_NAMES and d is None and not args.download:
+            folder = {'amazon-office': 'amazon-office-2014', 'online-retail-raw': 'uci-online-retail'}.get(args.dataset, args.dataset)
             raise CLIError(f"{args.dataset} is not shipped with the package: pass --data-dir DIR (a folder holding "
-                           f"{args.dataset}/) or set INTEREST_LLM_DATA=DIR; or add --download to fetch it")
+                           f"{folder}/) or set INTEREST_LLM_DATA=DIR" + ('' if args.dataset in ('amazon-office', 'online-retail-raw') else '; or add --download to fetch it'))
         try: inter, items = load_dataset(args.dataset, data_dir=d)
         except (FileNotFoundError, ValueError) as e: raise CLIError(f"{e} (data dir: {d or 'unset; set INTEREST_LLM_DATA or pass --data-dir'})") from None
     if args.max_users and inter['user'].nunique() > args.max_users:
@@ -194,6 +196,7 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
     if args.beta is not None: kw['beta'] = args.beta
     if getattr(args, 'free_bits', None) is not None: kw['free_bits'] = args.free_bits
     if getattr(args, 'recon_weight', None) is not None: kw['recon_weight'] = args.recon_weight
+    if getattr(args, 'adapter_init', None): kw['adapter_init'] = args.adapter_init
     if getattr(args, 'loss', None): kw['loss'] = args.loss
     if getattr(args, 'n_neg', None): kw['n_neg'] = args.n_neg
     return ModelConfig(**kw)
@@ -482,14 +485,17 @@ def cmd_embed(args, log=print) -> dict:
 
 # %% ../nbs/09_cli.ipynb #c036
 ABLATIONS = {'ours': [], 'ours-no-llm': ['--no-llm'], 'ours-no-vae': ['--no-vae'], 'ours-no-time': ['--no-time'],
-             'ours-no-repeat': ['--no-repeat']}
+             'ours-no-repeat': ['--no-repeat'],
+             'ours-random-adapter': ['--adapter-init', 'random'],               # the text adapter without its whitening start
+             'ours-weak-vae': ['--recon-weight', '0.1', '--free-bits', '0']}    # the VAE of the earlier defaults (it collapses)
 DETERMINISTIC = ('pop', 'itemknn', 'markov', 'content')   # no seed changes their scores: the benchmark runs them once
 _RECIPE = ['--hidden', '128', '--latent', '64', '--epochs', '60', '--patience', '10', '--lr', '5e-3', '--batch-size', '64', '--dropout', '0.3']
 BENCH_OPTIONS = {  # train options of the rows per data set, chosen on validation NDCG@10 only (benchmarks/tuning*.md)
     'ml-100k': _RECIPE, 'ml-latest-small': _RECIPE, 'online-retail': _RECIPE,
     # amazon-office: ours (and its ablations) run with the CLI's defaults; each neural baseline with its best setting of the
     # same grid of --hidden x --dropout that ours was given (benchmarks/tuning-amazon-office.md)
-    'amazon-office': {'ours': []},
+    'amazon-office': {'ours': [], 'sasrec': ['--hidden', '128', '--dropout', '0.2'], 'gru4rec': ['--hidden', '128', '--dropout', '0.5'],
+                      'lstm4rec': ['--hidden', '128', '--dropout', '0.5']},
 }
 
 def bench_options(dataset:str, model:str) -> list:

@@ -60,6 +60,8 @@ def main(argv=None):
     p.add_argument('--out', default=None, help='markdown file (default benchmarks/tuning-<dataset>.md)')
     p.add_argument('--data-dir', default=None)
     p.add_argument('--dry-run', action='store_true', help='print the commands only')
+    p.add_argument('--report-only', action='store_true', help='tabulate every finished run folder under --runs/<dataset> without running')
+    p.add_argument('--note', default='', help='a sentence added under the table (e.g. how the defaults relate to the best point)')
     a = p.parse_args(argv)
     exe = shutil.which('interest-llm') or sys.exit('interest-llm is not on PATH: pip install the package first')
     todo, folders = [], []
@@ -73,6 +75,7 @@ def main(argv=None):
             if a.data_dir: cmd += ['--data-dir', a.data_dir]
             if out.exists(): shutil.rmtree(out)                  # an interrupted grid point starts again
             todo.append(cmd)
+    if a.report_only: todo, folders = [], sorted(p for p in (Path(a.runs) / a.dataset).iterdir() if (p / 'metrics.json').exists())
     if a.dry_run:
         for c in todo: print(' '.join(c[1:]))
         return
@@ -93,20 +96,21 @@ def main(argv=None):
                          best_epoch=m['timing'].get('best_epoch'), epochs=m['timing'].get('epochs_run'),
                          s_epoch=m['timing'].get('train_s_per_epoch')))
     shown = _without(sys.argv[1:] if argv is None else argv, ('--runs', '--out', '--data-dir'))   # no local paths in the table
-    md = markdown(a.dataset, a.grid, a.seed, rows, ' '.join(shlex.quote(x) for x in shown))
+    md = markdown(a.dataset, a.grid, a.seed, rows, ' '.join(shlex.quote(x) for x in shown), a.note)
     out = Path(a.out or ROOT / 'benchmarks' / f'tuning-{a.dataset}.md')
     out.write_text(md); print(md)
 
-def markdown(ds:str, grid:str, seed:int, rows:list, command:str) -> str:
+def markdown(ds:str, grid:str, seed:int, rows:list, command:str, note:str='') -> str:
     "The tuning section: the best options per model, then every run best first."
     best = {}
     for r in sorted(rows, key=lambda r: -r['valid']): best.setdefault(r['model'], r)
     L = [f"## Tuning on {ds} (validation only)", '',
          f"Every model got the same budget: the grid `{grid}` on seed {seed}, each point one `interest-llm train` run "
-         f"with early stopping on validation NDCG@10; the benchmark rows of {ds} use each model's best point. No test "
-         f"figure was read to choose. Command: `python scripts/tune.py {command}`.", '',
+         f"with early stopping on validation NDCG@10. The benchmark rows of {ds} run with the options of `BENCH_OPTIONS` in "
+         f"cli.py, shown with every row in BENCHMARKS.md. No test figure was read to choose. Command: `python scripts/tune.py {command}`.", '',
          '| model | best valid NDCG@10 | chosen options |', '|---|---:|---|']
     L += [f"| {m} | {r['valid']:.4f} | `{r['options']}` |" for m, r in best.items()]
+    if note: L += ['', note]
     L += ['', '| valid NDCG@10 | model | options | best epoch | epochs run | train s/epoch |', '|---:|---|---|---:|---:|---:|']
     f = lambda v, d=1: '—' if v is None else f'{v:.{d}f}' if isinstance(v, float) else str(v)
     L += [f"| {r['valid']:.4f} | {r['model']} | `{r['options']}` | {f(r['best_epoch'])} | {f(r['epochs'])} | {f(r['s_epoch'])} |"

@@ -195,7 +195,7 @@ def write_ml1m(d, users=30, items=40, per_user=15, seed=0):
     (d / 'ratings.dat').write_text('\n'.join(f"{u}::{i}::{rng.integers(1, 6)}::{978300000 + 3600 * u + 60 * k}"
                                              for u in range(1, users + 1) for k, i in enumerate(rng.choice(np.arange(1, items + 1), per_user, replace=False))))
 
-@pytest.mark.parametrize('name', ['ml-100k', 'ml-latest-small', 'ml-100k-recbole', 'online-retail-raw', 'ml-1m'])
+@pytest.mark.parametrize('name', ['ml-100k', 'ml-latest-small', 'ml-100k-recbole', 'online-retail-raw', 'amazon-office', 'ml-1m'])
 def test_train_on_each_named_dataset(name, tmp_path, tiny_llm, cache, request):
     "`train --dataset <name> --data-dir <folder>` runs end to end on every named data set (quick profile: 200 users, 2 epochs)."
     if name == 'ml-1m': d = tmp_path / 'data'; write_ml1m(d / 'ml-1m')
@@ -208,3 +208,18 @@ def test_train_on_each_named_dataset(name, tmp_path, tiny_llm, cache, request):
     assert 0 <= js['test']['ndcg@10'] <= js['test']['hr@10'] <= 1 and js['valid']['ndcg@10'] >= 0
     users = pd.read_csv(out / 'test_ranks.csv.gz', dtype={'user_id': str}).user_id
     assert 0 < users.nunique() == len(users) <= (30 if name == 'ml-1m' else 200)
+
+
+def test_amazon_office_loader(data_dir):
+    "The sparse, text-rich Amazon set: the published sequences in order, real review days as timestamps, product text."
+    from interest_llm.data import load_dataset, leave_one_out
+    if not (data_dir / 'amazon-office-2014').is_dir(): pytest.skip('amazon-office-2014/ not in the shared data')
+    inter, items = load_dataset('amazon-office', data_dir=data_dir)
+    assert (len(inter), inter.user.nunique(), inter.item.nunique()) == (53258, 4905, 2420)
+    pos = pd.read_csv(data_dir / 'amazon-office-2014' / 'interactions.csv', dtype={'user': str, 'item': str})
+    split = leave_one_out(inter, seed=0)                           # order by day keeps the published order on equal days
+    by_user = pos.groupby('user', sort=False).item.apply(list)
+    for u in split.users[:500]: assert list(split.item_ids[split.seqs[split.users.tolist().index(u)]]) == by_user[u]
+    assert inter.timestamp.min() > 9e8                             # Unix seconds of real review days, not positions
+    t = items.set_index('item').text
+    assert t.str.len().min() > 10 and not items.title.str.contains('&amp;').any()   # HTML entities of the titles decoded
