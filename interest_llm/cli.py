@@ -218,7 +218,7 @@ def train_config_from(args, checkpoint_dir=None) -> TrainConfig:
 
 def baseline_kwargs(args, name:str) -> dict:
     "Constructor options of a neural baseline from --hidden/--dropout, so it is compared at our model's width."
-    if name not in ('gru4rec', 'lstm4rec', 'sasrec'): return {}
+    if name not in ('gru4rec', 'lstm4rec', 'sasrec', 'text_sasrec'): return {}
     kw = dict(dim=args.hidden)
     if args.dropout is not None: kw['dropout'] = args.dropout
     return kw
@@ -495,7 +495,7 @@ BENCH_OPTIONS = {  # train options of the rows per data set, chosen on validatio
     # amazon-office: ours (and its ablations) run with the CLI's defaults; each neural baseline with its best setting of the
     # same grid of --hidden x --dropout that ours was given (benchmarks/tuning-amazon-office.md)
     'amazon-office': {'ours': [], 'sasrec': ['--hidden', '128', '--dropout', '0.2'], 'gru4rec': ['--hidden', '128', '--dropout', '0.5'],
-                      'lstm4rec': ['--hidden', '128', '--dropout', '0.5']},
+                      'lstm4rec': ['--hidden', '128', '--dropout', '0.5'], 'text_sasrec': ['--hidden', '64', '--dropout', '0.2']},
 }
 
 def bench_options(dataset:str, model:str) -> list:

@@ -95,7 +95,7 @@ def main(argv=None):
         rows.append(dict(model=m['model'], valid=m['valid']['ndcg@10'], options=_options(m['command']),
                          best_epoch=m['timing'].get('best_epoch'), epochs=m['timing'].get('epochs_run'),
                          s_epoch=m['timing'].get('train_s_per_epoch')))
-    shown = _without(sys.argv[1:] if argv is None else argv, ('--runs', '--out', '--data-dir'))   # no local paths in the table
+    shown = _without(sys.argv[1:] if argv is None else argv, ('--runs', '--out', '--data-dir', '--note'))   # no local paths in the table
     md = markdown(a.dataset, a.grid, a.seed, rows, ' '.join(shlex.quote(x) for x in shown), a.note)
     out = Path(a.out or ROOT / 'benchmarks' / f'tuning-{a.dataset}.md')
     out.write_text(md); print(md)
