@@ -11,7 +11,7 @@ import torch
 # %% auto #0
 __all__ = ['DAYS', 'RETAIL_CATEGORIES', 'activity_profile', 'repeat_by_gap', 'keyword_categories', 'category_curves',
            'latent_states', 'latent_trajectory', 'drift_scores', 'category_interest', 'simulate_two_speeds',
-           'probe_data', 'linear_probe', 'true_drift']
+           'probe_data', 'linear_probe', 'probe_states', 'true_drift']
 
 # %% ../nbs/11_interest_analysis.ipynb #c009
 DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
@@ -206,6 +206,19 @@ def linear_probe(X:np.ndarray, Y:np.ndarray, # features and targets (rows aligne
     else: Xtr = X[~te]
     m = Ridge(alpha=alpha).fit(Xtr, Ytr)
     return float(r2_score(Y[te], m.predict(X[te]), multioutput='variance_weighted'))
+
+def probe_states(model, # an `InterestModel`
+                 split, # `SplitData` whose sequences to read
+                 what:str='mu', # 'mu', 'h', 'u' (see `latent_states`), 'h;mu' (both, concatenated) or 'topics'
+                 item_category:pd.Series|dict|None=None, # raw item id -> category, for what='topics'
+                ) -> list: # per user a (T_u, d) array
+    "States to probe: a latent state, [h; mu], or the model's predicted next-item mass per category ('topics')."
+    if what == 'h;mu': return [np.c_[h, m] for h, m in zip(latent_states(model, split, what='h'), latent_states(model, split, what='mu'))]
+    if what != 'topics': return latent_states(model, split, what=what)
+    if item_category is None: raise ValueError("what='topics' needs item_category")
+    ci = category_interest(model, split, item_category)
+    P = ci.drop(columns=['user', 'timestamp']).to_numpy(np.float32)
+    return np.split(P, np.cumsum([len(s) for s in split.seqs])[:-1])
 
 # %% ../nbs/11_interest_analysis.ipynb #c054
 def true_drift(truths:list, # per user (T_u, K) interest vectors (true, or estimated by a probe)
