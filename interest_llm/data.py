@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['REQUIRED_COLUMNS', 'OPTIONAL_COLUMNS', 'PAD', 'PRODUCT_CODE', 'EMBEDDED_FILES', 'EMBEDDED_SHA256', 'GROUPLENS',
-           'MOVIELENS', 'ML100K_GENRES', 'DATASETS', 'validate_interactions', 'sort_interactions', 'DriftTruth',
-           'simulate_drift', 'CleaningReport', 'load_online_retail', 'make_embedded_online_retail', 'kcore',
-           'describe_interactions', 'embedded_dir', 'load_embedded', 'SplitData', 'catalogue_fingerprint',
+           'MOVIELENS', 'ML100K_GENRES', 'DATASETS', 'DataError', 'validate_interactions', 'sort_interactions',
+           'DriftTruth', 'simulate_drift', 'CleaningReport', 'load_online_retail', 'make_embedded_online_retail',
+           'kcore', 'describe_interactions', 'embedded_dir', 'load_embedded', 'SplitData', 'catalogue_fingerprint',
            'leave_one_out', 'train_windows', 'SeqDataset', 'collate_batch', 'make_loader', 'clean', 'validate_items',
            'cache_dir', 'get_data_dir', 'safe_extract', 'download_movielens', 'load_ml100k', 'load_ml1m',
            'load_ml_latest_small', 'load_recbole', 'load_table', 'load_dataset', 'temporal_split', 'plot_overview']
@@ -27,6 +27,9 @@ from torch.utils.data import Dataset, DataLoader
 REQUIRED_COLUMNS = ('user', 'item', 'timestamp')
 OPTIONAL_COLUMNS = {'event': 'str', 'rating': 'float64', 'weight': 'float64'}
 PAD = '<pad>'   # item index 0: the padding token, so no real item may use this id
+
+class DataError(ValueError):
+    "A data file that cannot be read as asked: the message names the file, the column and the fix."
 
 def _suggest(name, candidates):
     "A ' (did you mean ...?)' hint naming the closest column, or ''."
@@ -971,6 +974,11 @@ def load_table(path:str|Path, # a .csv, .csv.gz, .tsv or .parquet log
                report:CleaningReport|None=None, # cleaning and catalogue steps are appended here when given
               ) -> tuple:
     "Any CSV/Parquet log (with a column mapping) as `(interactions, items)`; ids are kept as written, times may be seconds, ms or dates."
+    try: return _load_table(path, columns, items_path, item_columns, sep, encoding, dayfirst, cleaning, report)
+    except DataError: raise
+    except ValueError as e: raise DataError(str(e) if str(path) in str(e) or str(items_path) in str(e) else f"{path}: {e}") from None
+
+def _load_table(path, columns, items_path, item_columns, sep, encoding, dayfirst, cleaning, report):
     df = _read_any(path, sep, encoding)
     df = _map_columns(df, columns or {}, REQUIRED_COLUMNS, path)
     df = df[[c for c in df.columns if c in REQUIRED_COLUMNS or c in OPTIONAL_COLUMNS]]
