@@ -211,7 +211,6 @@ def load_run(run:str|Path) -> tuple:
     run = Path(run)
     if not run.is_dir():
         if partial_dir(run).is_dir(): raise RunFolderError(f"{run} is an interrupted run (its files are in {partial_dir(run)}): finish it with `train --out {run} --resume`")
-        raise RunFolderError(f"{run}: no such run folder")
     if not (run / 'config.json').exists():
         why = "a --model baseline run keeps metrics only" if (run / 'metrics.json').exists() else "not a run folder"
         raise RunFolderError(f"{run}: no saved model (config.json missing; {why})")
