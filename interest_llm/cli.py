@@ -4,25 +4,27 @@
 
 # %% ../nbs/09_cli.ipynb #c003
 from __future__ import annotations
-import argparse, contextlib, datetime, hashlib, json, os, platform, shlex, subprocess, sys, time, warnings
+import argparse, codecs, contextlib, datetime, hashlib, json, math, os, platform, shlex, subprocess, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .data import DATASETS, load_dataset, load_table, leave_one_out, SplitData, make_loader, collate_batch
+from .data import (DATASETS, load_dataset, load_table, leave_one_out, SplitData, make_loader, collate_batch, clean,
+                               CleaningReport)
 from .llm import embed_catalogue, DEFAULT_MODEL
 from .model import ModelConfig, InterestModel
 from .train import (TrainConfig, fit, save_model, load_model_weights, plot_history, evaluate_model, metrics_from_ranks,
                                 save_tensors, load_tensors, CheckpointError)
 from .evaluate import evaluate_all, peak_rss_mb, markdown_table, fmt_mean_std, mean_std, paired_bootstrap
 from .baselines import BASELINES, run_baseline
+from .runs import RunFolder, RunFolderError, load_run, report_markdown
 
 # %% auto #0
 __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'DETERMINISTIC', 'BENCH_OPTIONS', 'PEER',
            'BENCH_SEEDS', 'ID_SEQ_BASELINES', 'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir',
-           'load_data', 'make_split', 'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs',
-           'cmd_train', 'dataclass_dict', 'command_line', 'report_markdown', 'load_run', 'cmd_evaluate', 'recommend',
-           'cmd_recommend', 'cmd_embed', 'bench_options', 'bench_argv', 'bench_row', 'cmd_benchmark',
+           'check_options', 'load_data', 'log_cleaning', 'make_split', 'model_config_from', 'build_model',
+           'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict', 'command_line', 'cmd_evaluate',
+           'recommend', 'cmd_recommend', 'cmd_embed', 'bench_options', 'bench_argv', 'bench_row', 'cmd_benchmark',
            'benchmarks_markdown', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
@@ -49,6 +51,13 @@ def _data_options(p):
     g.add_argument('--time-col', default='timestamp', help="time column of --interactions: Unix seconds or dates (default: timestamp)")
     g.add_argument('--text-col', default='text', help="text column of --items, the LLM input (default: text)")
     g.add_argument('--sep', help="CSV separator of the files (default: ',' or tab for .tsv)")
+    g.add_argument('--encoding', default='utf-8', help="text encoding of the CSV files, e.g. latin-1 (default: utf-8)")
+    order = g.add_mutually_exclusive_group()
+    order.add_argument('--dayfirst', dest='dayfirst', action='store_const', const=True, default=None,
+                       help="dates like 04/01/2021 are day-first (4 January); by default the order is read from the values")
+    order.add_argument('--monthfirst', dest='dayfirst', action='store_const', const=False, help="dates like 04/01/2021 are month-first (April 1)")
+    g.add_argument('--no-clean', action='store_true', help="keep the raw log: no removal of missing or exactly repeated events "
+                   "(default: clean, and print what was removed, repaired or filled)")
     g.add_argument('--max-users', type=int, help="keep a seeded random sample of this many users (default: all; --quick: 200)")
     g.add_argument('--max-len', type=int, help="most recent items the model sees (default: 50; --quick: 20)")
 
@@ -154,36 +163,92 @@ def data_dir(args) -> str|None:
         raise CLIError(f"{src} points at {d}, which is not a directory")
     return d
 
+# %% ../nbs/09_cli.ipynb #v014
+_POSITIVE = ('epochs', 'patience', 'batch_size', 'hidden', 'emb_dim', 'latent', 'max_len', 'max_users', 'threads', 'n_neg', 'k')
+
+def _need(ok:bool, opt:str, want:str, got):
+    if not ok: raise CLIError(f"{opt} must be {want}, got {got!r}")
+
+def check_options(args) -> argparse.Namespace:
+    "Refuse impossible option values (one line naming the option) before any data is read or embedded."
+    v = lambda k: getattr(args, k, None)
+    for k in _POSITIVE:
+        if v(k) is not None: _need(v(k) >= 1, '-k' if k == 'k' else '--' + k.replace('_', '-'), 'an integer >= 1', v(k))
+    if v('kl_warmup') is not None: _need(v('kl_warmup') >= 0, '--kl-warmup', 'an integer >= 0', v('kl_warmup'))
+    for k, lo, strict in (('lr', 0, True), ('weight_decay', 0, False), ('beta', 0, False), ('free_bits', 0, False)):
+        x = v(k)
+        if x is not None: _need(math.isfinite(x) and (x > lo if strict else x >= lo), '--' + k.replace('_', '-'),
+                                f"a finite number {'>' if strict else '>='} {lo}", x)
+    if v('dropout') is not None: _need(math.isfinite(v('dropout')) and 0 <= v('dropout') < 1, '--dropout', 'in [0, 1)', v('dropout'))
+    if v('texts') is not None:
+        empty = [i + 1 for i, t in enumerate(v('texts')) if not str(t).strip()]
+        if empty: raise CLIError(f"--texts: text {empty[0]} is empty; give the item texts of the history (or use --items/--user)")
+    if v('encoding') is not None:
+        try: codecs.lookup(v('encoding'))
+        except LookupError: raise CLIError(f"--encoding {v('encoding')!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
+    if v('command') in ('train', 'embed'):
+        if v('items') and not v('interactions'): raise CLIError("--items needs --interactions (the log whose items it describes)")
+        if v('interactions'): args.dataset = 'file'                      # as `resolve` does for train
+    return args
+
 # %% ../nbs/09_cli.ipynb #c015
-def load_data(args) -> tuple:
-    "`(interactions, items)` for the data options in `args`."
-    if args.dataset == 'file':
-        if not args.interactions: raise CLIError("--dataset file needs --interactions PATH (and usually --items PATH)")
-        cols = dict(user=args.user_col, item=args.item_col, timestamp=args.time_col)
-        icols = dict(item=args.item_col, text=args.text_col)
-        try: inter, items = load_table(args.interactions, columns=cols, items_path=args.items, item_columns=icols, sep=args.sep)
-        except (FileNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
-    else:
-        d = data_dir(args)
-        if args.dataset in MOVIELENS_NAMES and d is None and not args.download:
-            folder = {'amazon-office': 'amazon-office-2014', 'online-retail-raw': 'uci-online-retail'}.get(args.dataset, args.dataset)
-            raise CLIError(f"{args.dataset} is not shipped with the package: pass --data-dir DIR (a folder holding "
-                           f"{folder}/) or set INTEREST_LLM_DATA=DIR" + ('' if args.dataset in ('amazon-office', 'online-retail-raw') else '; or add --download to fetch it'))
-        try: inter, items = load_dataset(args.dataset, data_dir=d)
-        except (FileNotFoundError, ValueError) as e: raise CLIError(f"{e} (data dir: {d or 'unset; set INTEREST_LLM_DATA or pass --data-dir'})") from None
+def _notes(caught, log):
+    "Our data warnings (converted units, time zones, missing item table, ...) as `note:` lines; others are re-raised."
+    for w in caught:
+        if issubclass(w.category, UserWarning) and 'interest_llm' in str(w.filename): log(f"note: {w.message}")
+        else: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+def load_data(args, report:CleaningReport|None=None, log=print) -> tuple:
+    "`(interactions, items)` for the data options in `args`; cleaned (steps appended to `report`) unless --no-clean."
+    cleaning = not getattr(args, 'no_clean', False)
+    report = CleaningReport() if report is None else report
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        if args.dataset == 'file':
+            if not args.interactions: raise CLIError("--dataset file needs --interactions PATH (and usually --items PATH)")
+            cols = dict(user=args.user_col, item=args.item_col, timestamp=args.time_col)
+            icols = dict(item=args.item_col, text=args.text_col)
+            try: inter, items = load_table(args.interactions, columns=cols, items_path=args.items, item_columns=icols, sep=args.sep,
+                                           encoding=getattr(args, 'encoding', None) or 'utf-8', dayfirst=getattr(args, 'dayfirst', None),
+                                           cleaning=cleaning, report=report)
+            except (FileNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
+        else:
+            d = data_dir(args)
+            if args.dataset in MOVIELENS_NAMES and d is None and not args.download:
+                folder = {'amazon-office': 'amazon-office-2014', 'online-retail-raw': 'uci-online-retail'}.get(args.dataset, args.dataset)
+                raise CLIError(f"{args.dataset} is not shipped with the package: pass --data-dir DIR (a folder holding "
+                               f"{folder}/) or set INTEREST_LLM_DATA=DIR" + ('' if args.dataset in ('amazon-office', 'online-retail-raw') else '; or add --download to fetch it'))
+            try: inter, items = load_dataset(args.dataset, data_dir=d)
+            except (FileNotFoundError, ValueError) as e: raise CLIError(f"{e} (data dir: {d or 'unset; set INTEREST_LLM_DATA or pass --data-dir'})") from None
+            if cleaning:
+                try: inter = clean(inter, report=report)[0]
+                except ValueError as e: raise CLIError(f"{args.dataset}: {e}") from None
+    _notes(caught, log)
     if args.max_users and inter['user'].nunique() > args.max_users:
         keep = np.random.default_rng(0).choice(np.sort(inter['user'].unique()), args.max_users, replace=False)
         inter = inter[inter['user'].isin(keep)].reset_index(drop=True)
     return inter, items
 
+def log_cleaning(report:CleaningReport, log=print):
+    "One `cleaning:` line per step of the report: counts, and examples of what was removed, repaired or filled."
+    for s in report.steps:
+        n = f"{s['rows_before']} -> {s['rows_after']} rows" if s['removed'] else f"{s['rows_after']} rows"
+        log(f"cleaning: {s['step']:<20} {n:<22} {s['reason']}")
+
 # %% ../nbs/09_cli.ipynb #c016
-def make_split(inter:pd.DataFrame) -> SplitData:
-    "Leave-one-out split with 100 saved negatives (fewer when the catalogue is too small, and said so)."
+def make_split(inter:pd.DataFrame, source:str='the data') -> SplitData:
+    "Leave-one-out split with 100 saved negatives (fewer when the catalogue is too small, and said so); a clear error when nobody can be trained or evaluated."
+    if len(inter) == 0: raise CLIError(f"{source}: no events left (after cleaning and --max-users)")
     n_items = inter['item'].nunique()
     longest = inter.groupby('user')['item'].nunique().max()
     n_neg = int(min(100, n_items - longest))
     if n_neg < 100: warnings.warn(f"catalogue too small for 100 sampled negatives per user: using {n_neg}")
-    return leave_one_out(inter, n_negatives=max(n_neg, 0) or None, seed=0)
+    try: split = leave_one_out(inter, n_negatives=max(n_neg, 0) or None, seed=0)
+    except ValueError as e: raise CLIError(f"{source}: {e}") from None
+    most = max(len(s) for s in split.seqs)
+    if most < 4: raise CLIError(f"{source}: no user has 4 or more events (the most is {most}): leave-one-out keeps each user's last two "
+                                "for validation and test and needs two more to train on; give a log with longer histories")
+    return split
 
 # %% ../nbs/09_cli.ipynb #c021
 def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
@@ -226,13 +291,6 @@ def baseline_kwargs(args, name:str) -> dict:
 # %% ../nbs/09_cli.ipynb #c023
 PROTOCOL = 'leave-one-out, full ranking, unmasked (PROTOCOL.md)'
 
-def _run_dir(args) -> Path:
-    run = Path(args.out or f"runs/{args.dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-    if run.exists() and any(run.iterdir()) and not args.resume and (run / 'metrics.json').exists():
-        raise CLIError(f"run folder {run} already holds a finished run: pass another --out (or --resume to continue it)")
-    run.mkdir(parents=True, exist_ok=True)
-    return run
-
 def _epoch_line(h, cfg):
     terms = ', '.join(f"{k} {v:.4f}" for k, v in h['train'].items())
     lat = h.get('latent')
@@ -273,19 +331,30 @@ def _baselines(args, split, text_emb, log) -> dict:
 def cmd_train(args, log=print) -> dict:
     "The `train` command; returns the metrics dict written to metrics.json."
     t_start = time.perf_counter()
-    args = resolve(args)
+    args = check_options(resolve(args))                   # impossible values stop here, before any data is read
     if args.threads: torch.set_num_threads(args.threads)
-    run = _run_dir(args)
-    inter, items = load_data(args)
-    split = make_split(inter)
+    folder = RunFolder(args.out or f"runs/{args.dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    for note in folder.start(_args_dict(args), resume=args.resume): log(f"note: {note}")
+    try: return _train(args, folder, log, t_start)
+    except BaseException:                                  # an error or a kill: nothing trained is lost, nothing half-made stays
+        folder.abandon(); raise
+
+def _train(args, folder:RunFolder, log, t_start) -> dict:
+    "Everything of `train` after the run folder was taken: data, split, text vectors, fit, test, baselines, the run folder."
+    report = CleaningReport()
+    inter, items = load_data(args, report, log)
+    log_cleaning(report, log)
+    split = make_split(inter, args.interactions or args.dataset)
+    folder.check_catalogue(split.item_ids)                 # on --resume: the same catalogue as the interrupted run
     log(f"data: {args.dataset}: {len(inter)} events, {split.n_users} users, {split.n_items} items, {len(split.eval_users())} evaluated users")
     text_emb, embed_s = _embed(args, split, items, log)
-    cfg = train_config_from(args, checkpoint_dir=str(run / 'checkpoints'))
+    cfg = train_config_from(args, checkpoint_dir=str(folder.checkpoint_dir))
     result, model, timing = None, None, dict(embed_s=embed_s)
     if args.model == 'ours':
         model = build_model(args, split, text_emb)
         log(f"model: InterestModel {model_config_from(args, split, text_emb)}")
-        result = fit(model, split, cfg, on_epoch=lambda h: log(_epoch_line(h, cfg)))
+        try: result = fit(model, split, cfg, on_epoch=lambda h: log(_epoch_line(h, cfg)))
+        except CheckpointError as e: raise CLIError(f"--resume: {e}; resume with the options of the interrupted run, or pass another --out") from None
         log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
         test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len, ranks=True)
         ranks = test.pop('ranks')                    # the per-user ranks of the same full-ranking pass
@@ -310,12 +379,16 @@ def cmd_train(args, log=print) -> dict:
                    seed=args.seed, valid=valid, test=test, baselines={k: dict(test=v['test'], valid=v.get('valid'), timing=v.get('timing'),
                    seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, peak_rss_mb=peak_rss_mb(),
                    data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
-                             max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0),
+                             max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0,
+                             cleaning=None if args.no_clean else report.steps),
                    train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
                    latent=next((h.get('latent') for h in result.history if h['epoch'] == result.best_epoch), None) if result else None,
                    history=result.history if result else None, command=command_line(args), torch=torch.__version__,
                    threads=torch.get_num_threads(), python=platform.python_version())
-    _write_run(run, args, metrics, model, split, items, text_emb, result, ranks)
+    try: run = folder.finish(metrics, model, split, items, result, ranks, config=dict(model='ours', dataset=args.dataset, args=_args_dict(args)))
+    except OSError as e:
+        raise CLIError(f"cannot write the run folder {folder.run} ({e.strerror or e}); nothing was lost: the checkpoints stay in "
+                       f"{folder.work}, rerun with --resume once there is space") from None
     log(f"run folder: {run}  (total {timing['total_s']:.1f} s, peak memory {metrics['peak_rss_mb']:.0f} MB)")
     return metrics
 
@@ -334,79 +407,10 @@ def _write_json(obj, path):
     Path(tmp).write_text(json.dumps(obj, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
     os.replace(tmp, path)
 
-# %% ../nbs/09_cli.ipynb #c027
-def _write_run(run:Path, args, metrics:dict, model, split, items, text_emb, result, ranks=None):
-    "Model, split, text vectors, per-user test ranks, metrics.json, report.md and learning curves into the run folder."
-    if model is not None:
-        save_model(model, str(run), dict(model='ours', dataset=args.dataset, args=_args_dict(args), n_items=split.n_items))
-    split.save(run / 'split')
-    items[items['item'].isin(set(split.item_ids[1:]))][['item', 'text']].to_csv(run / 'items.csv.gz', index=False)
-    if result is not None and result.history:
-        import matplotlib; matplotlib.use('Agg', force=False)
-        import matplotlib.pyplot as plt
-        fig = plot_history(result.history, title=f"{metrics['model']} on {args.dataset} (seed {args.seed})")
-        fig.savefig(run / 'learning_curves.png', dpi=110); plt.close(fig)
-    if ranks is not None:                       # per-user test ranks: what paired comparisons between runs need
-        users, r = ranks
-        pd.DataFrame(dict(user_id=split.users[users], target=[split.item_ids[split.seqs[u][-1]] for u in users], rank=r)
-                     ).to_csv(run / 'test_ranks.csv.gz', index=False)
-    _write_json(metrics, run / 'metrics.json')
-    (run / 'report.md').write_text(report_markdown(metrics, has_curves=(run / 'learning_curves.png').exists()))
-
-# %% ../nbs/09_cli.ipynb #c028
-def report_markdown(m:dict, has_curves:bool=True) -> str:
-    "Human-readable report of a run."
-    rows = [dict(model=m['model'], **{k: m['test'][k] for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20', 'hr@20')},
-                 masked_ndcg10=m['test'].get('masked', {}).get('ndcg@10'),
-                 sampled_ndcg10=next((v['ndcg@10'] for k, v in m['test'].items() if k.startswith('sampled')), None))]
-    for name, b in m['baselines'].items():
-        rows.append(dict(model=name, **{k: b['test'].get(k) for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20', 'hr@20')},
-                         masked_ndcg10=(b['test'].get('masked') or {}).get('ndcg@10'), sampled_ndcg10=None))
-    t, d = m['timing'], m['data']
-    lines = [f"# Run report: {m['model']} on {m['dataset']}", '',
-             f"Command: `{m['command']}`  ", f"Seed {m['seed']}, torch {m['torch']} ({m['threads']} threads), python {m['python']}.", '',
-             '## Data and protocol', '',
-             f"{d['n_events']} events, {d['n_users']} users, {d['n_items']} items; {d['n_eval_users']} users have a validation and a test target.",
-             f"Protocol: {m['protocol']}: every item of the catalogue is ranked, items the user saw before are kept; ties are broken "
-             f"pessimistically (an item with the same score as the target counts as ranked above it). Model selection used validation NDCG@10 only; "
-             f"the test set was scored once.", '',
-             '## Test metrics', '', markdown_table(rows), '',
-             '`masked_ndcg10`: the masked protocol (previously seen items removed); '
-             f"`sampled_ndcg10`: the target against the split's {d['n_negatives']} saved uniformly sampled negatives.", '']
-    if isinstance(m['test'].get('classification'), dict):
-        c = m['test']['classification']
-        lines += ['## Classification view', '', f"Pairs (true next item vs each sampled negative), positive:negative = {c['pos_neg_ratio']}, "
-                  f"predicted positive when sigmoid(score) >= {c['threshold']}: accuracy {c['accuracy']:.4f}, precision {c['precision']:.4f}, "
-                  f"recall {c['recall']:.4f}, F1 {c['f1']:.4f}, ROC-AUC {c['roc_auc']:.4f}.", '']
-    lines += ['## Validation (best epoch)', '', ', '.join(f"{k} {v:.4f}" for k, v in (m['valid'] or {}).items() if isinstance(v, float)), '',
-              '## Cost', '', f"Training {t.get('train_s_per_epoch', float('nan')):.2f} s/epoch"
-              + (f" over {t['epochs_run']} epochs (best {t['best_epoch']}, {t['stop_reason']}" + (f"; {t['time_to_best_s']:.1f} s to the best epoch" if t.get('time_to_best_s') is not None else '') + ')'
-                 if 'epochs_run' in t else '')
-              + f"; test evaluation (all protocols) {t.get('eval_s', float('nan')):.2f} s; text vectors {t.get('embed_s', 0):.1f} s; "
-              f"whole command {t['total_s']:.1f} s; peak memory (RSS) {m['peak_rss_mb']:.0f} MB.", '']
-    if has_curves: lines += ['## Learning curves', '', '![learning curves](learning_curves.png)', '']
-    return '\n'.join(lines)
-
 # %% ../nbs/09_cli.ipynb #c030
-def load_run(run:str|Path) -> tuple:
-    "`(model, split, items, config)` of a run folder written by `train`."
-    run = Path(run)
-    if not (run / 'config.json').exists():
-        why = "a --model baseline run keeps metrics only" if (run / 'metrics.json').exists() else "not a run folder"
-        raise CLIError(f"{run}: no saved model (config.json missing; {why})")
-    cfg = json.loads((run / 'config.json').read_text())
-    split = SplitData.load(run / 'split')
-    items = pd.read_csv(run / 'items.csv.gz', dtype={'item': str, 'text': str})
-    try: emb = load_tensors(str(run / 'model.safetensors'), cfg.get('sha256')).get('text_emb')   # the LLM vectors are a buffer
-    except CheckpointError as e: raise CLIError(str(e)) from None
-    model = InterestModel(ModelConfig.from_dict(cfg['model_config']), emb, item_ids=split.item_ids)
-    try: load_model_weights(model, str(run))
-    except CheckpointError as e: raise CLIError(str(e)) from None
-    model.eval()
-    return model, split, items, cfg
-
 def cmd_evaluate(args, log=print) -> dict:
     "The `evaluate` command: every protocol on a stage of the run's split."
+    check_options(args)
     if args.threads: torch.set_num_threads(args.threads)
     model, split, items, cfg = load_run(args.run)
     mlen = cfg['args']['max_len']
@@ -445,13 +449,14 @@ def recommend(model, split:SplitData, items:pd.DataFrame, history, times=None, k
     s = model.score(b)[0].float().clone()
     s[0] = -float('inf')
     if exclude_seen: s[torch.as_tensor(np.asarray(history))] = -float('inf')
-    top = torch.topk(s, min(k, split.n_items)).indices.numpy()
+    top = torch.topk(s, min(k, int(torch.isfinite(s).sum()))).indices.numpy()   # never an excluded (-inf) item: fewer rows instead
     text = dict(zip(items['item'], items['text']))
     return pd.DataFrame(dict(rank=np.arange(1, len(top) + 1), item=split.item_ids[top], score=s[top].numpy(),
                              text=[text.get(i, '') for i in split.item_ids[top]]))
 
 def cmd_recommend(args, log=print) -> pd.DataFrame:
     "The `recommend` command; texts not in the catalogue are embedded with the run's LLM (text pathway of the model)."
+    check_options(args)
     model, split, items, cfg = load_run(args.run)
     hist, times = _history_from(args, split, items)
     if hist is None:
@@ -462,6 +467,9 @@ def cmd_recommend(args, log=print) -> pd.DataFrame:
         text = dict(zip(items['item'], items['text']))
         df = df.assign(text=[text.get(i, '') for i in df['item']])[['rank', 'item', 'score', 'text']]
     else: df = recommend(model, split, items, hist, times, args.k, cfg['args']['max_len'], args.exclude_seen)
+    if len(df) < args.k:                                   # said on stderr, so that --json output stays parseable
+        print(f"interest-llm: note: {len(df)} recommendations, not {args.k}: only {len(df)} items of the catalogue are left"
+              + (" once the history's items are excluded (--exclude-seen)" if args.exclude_seen else ''), file=sys.stderr)
     log(df.to_json(orient='records', indent=1) if args.json else df.to_string(index=False))
     return df
 
@@ -469,14 +477,20 @@ def cmd_recommend(args, log=print) -> pd.DataFrame:
 def cmd_embed(args, log=print) -> dict:
     "The `embed` command."
     args.max_users = None
-    inter, items = load_data(args)
+    check_options(args)                                    # --interactions implies --dataset file, as for train
+    out = Path(args.out)
+    if out.is_dir(): raise CLIError(f"--out {out} is a folder: give a file name, e.g. {out / 'vectors.safetensors'}")
+    try: out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise CLIError(f"--out {out}: cannot create {out.parent} ({e.strerror}); pass a writable path") from None
+    if not os.access(out.parent, os.W_OK): raise CLIError(f"--out {out}: {out.parent} is not writable; pass a writable path")
+    inter, items = load_data(args, log=log)
     ids = np.array(['<pad>'] + sorted(set(items['item'].astype(str)) | set(inter['item'].astype(str))))
     t = time.perf_counter()
     kw = dict(model=args.llm_model) if args.llm_model else {}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); emb = embed_catalogue(ids, items, **kw)
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    sha = save_tensors({'text_emb': emb}, str(out))
+    try: sha = save_tensors({'text_emb': emb}, str(out))
+    except OSError as e: raise CLIError(f"--out {out}: cannot write the vectors ({e.strerror or e})") from None
     info = dict(dataset=args.dataset, model=args.llm_model or str(DEFAULT_MODEL), shape=list(emb.shape), sha256=sha,
                 seconds=time.perf_counter() - t, item_ids=ids.tolist())
     _write_json(info, out.with_suffix('.json'))
@@ -758,7 +772,7 @@ def main(argv:list|None=None):
     args = parser.parse_args(argv)
     args.argv = argv
     try: result = COMMANDS[args.command](args)
-    except CLIError as e:
-        print(f"interest-llm: error: {e}", file=sys.stderr)
+    except (CLIError, RunFolderError) as e:                 # one line, no traceback
+        print(f"interest-llm: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         raise SystemExit(2)
     return result if from_python else None          # the console script's sys.exit(main()) must see None (status 0)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from .data import catalogue_fingerprint
 
 # %% auto #0
 __all__ = ['POLICIES', 'UserState', 'InterestTracker']
@@ -49,6 +50,12 @@ class InterestTracker:
         self.item_ids = np.asarray(ids).astype(str)
         if len(self.item_ids) != model.cfg.n_items + 1:
             raise ValueError(f"item_ids has {len(self.item_ids)} entries but the model scores n_items+1 = {model.cfg.n_items + 1}")
+        own = getattr(model, 'item_ids', None)               # the catalogue the model was built with: the same ids, in the same order
+        fp, saved = catalogue_fingerprint(self.item_ids), getattr(model, 'catalogue_sha256', None)
+        if (own is not None and not np.array_equal(np.asarray(own).astype(str), self.item_ids)) or saved not in (None, fp):
+            raise ValueError(f"the split's catalogue (fingerprint {fp[:12]}) is not the one the model was trained on "
+                             f"(fingerprint {(saved or catalogue_fingerprint(own))[:12]}), though both have {model.cfg.n_items} items: "
+                             "pass the split of the model's own run")
         if out_of_order not in POLICIES: raise ValueError(f"out_of_order must be one of {POLICIES}, got {out_of_order!r}")
         if k < 1: raise ValueError(f"k must be >= 1, got {k}")
         self.model, self.k, self.exclude_seen, self.out_of_order = model.eval(), k, exclude_seen, out_of_order
@@ -216,6 +223,14 @@ def _update_many(self:InterestTracker, users, # user ids, one per event
     "Apply many events (any users, each user's events in time order) with one batched step per wave."
     if not (len(users) == len(items) == len(timestamps)): raise ValueError(f"users, items, timestamps differ in length: {len(users)}, {len(items)}, {len(timestamps)}")
     idx = [self._item_index(i) for i in items]; ts = [_to_seconds(t) for t in timestamps]
+    if self.out_of_order == 'raise':                       # check the whole batch first: a refused batch changes no user's state
+        last = {}
+        for j, u in enumerate(users):
+            prev = last.get(u, self.states[u].last_time if u in self.states else None)
+            if prev is not None and ts[j] < prev:
+                raise ValueError(f"user {u!r}: event {j} of the batch at {ts[j]:.0f} is earlier than the previous event at {prev:.0f}; "
+                                 "nothing of this batch was applied (send events in time order or use out_of_order='clamp'/'drop')")
+            last[u] = ts[j] if prev is None else max(prev, ts[j])
     waves, count = {}, {}
     for j, u in enumerate(users):
         w = count.get(u, 0); count[u] = w + 1; waves.setdefault(w, []).append(j)
