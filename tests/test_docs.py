@@ -208,6 +208,9 @@ def test_quarto_config_lists_metadata_files():
         mf = d.get('metadata-files') or []
         assert {'nbdev.yml', 'sidebar.yml'} <= set(mf), f'{q}: metadata-files is {mf}'
         assert d.get('project', {}).get('type') == 'website', f'{q}: project.type must be website'
+        web, html_fmt = d.get('website') or {}, (d.get('format') or {}).get('html') or {}
+        assert web.get('page-navigation') is True, f'{q}: website.page-navigation (previous/next links) must be true'
+        assert (web.get('navbar') or {}).get('search') is True and html_fmt.get('toc') is True, f'{q}: search and toc'
     for f in ['nbdev.yml', 'sidebar.yml']: assert (NBS/f).exists(), f'nbs/{f} missing'
 
 def test_sidebar_lists_existing_notebooks():
