@@ -505,7 +505,7 @@ def find_chromium():
         if c and shutil.which(c): return shutil.which(c)
     return None
 
-def chromium(url, *extra, timeout=60, binary=None):
+def chromium(url, *extra, timeout=180, binary=None):
     "Run headless Chromium on `url` with a throwaway profile; returns the CompletedProcess (stdout = text)."
     binary = binary or find_chromium()
     if not binary: raise FileNotFoundError('Chromium not found: apt-get install -y chromium')
@@ -513,7 +513,7 @@ def chromium(url, *extra, timeout=60, binary=None):
         cmd = [binary, *CHROMIUM_FLAGS, f'--user-data-dir={prof}', *extra, url]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
-def screenshot(page, png, size='1280,2000', timeout=60):
+def screenshot(page, png, size='1280,2000', timeout=180):
     "Screenshot a rendered page (file path or URL) to `png`."
     url = page if re.match(r'^\w+://', str(page)) else Path(page).resolve().as_uri()
     Path(png).parent.mkdir(parents=True, exist_ok=True)
