@@ -58,18 +58,24 @@ def explain_recommendations(model, # a trained `InterestModel`
                             user, # user index or raw id
                             k:int=10, # recommendations
                             stage:str='test', # recommend at the 'valid' or 'test' event
-                           ) -> pd.DataFrame: # rank, item, title, prob, because (history title), similarity, is_target
-    "Top-k recommendations of one user, each with the history item nearest in the model's item space."
+                           ) -> pd.DataFrame: # rank, item, title, prob, rebuy, because_item, because, similarity, is_target
+    "Top-k recommendations of one user, each explained by the *other* history item nearest in the model's item space."
     u = _user_index(split, user); hist, _, target = split.example(u, stage)
     s = user_scores(model, split, u, stage)
     v, top = torch.topk(s, k)
+    H = torch.from_numpy(np.unique(hist[hist > 0]))                           # distinct history items
     E = torch.nn.functional.normalize(model.item_embeddings(), dim=1)          # (N+1, E)
-    sim = E[top] @ E[torch.from_numpy(np.unique(hist))].T                     # (k, H) cosine
-    best = sim.argmax(1); hid = np.unique(hist)[best.numpy()]
+    sim = E[top] @ E[H].T                                                     # (k, |H|) cosine
+    sim[top[:, None] == H[None, :]] = -float('inf')                           # an item never explains itself
+    best_sim, best = sim.max(1) if len(H) else (torch.full((k,), -float('inf')), torch.zeros(k, dtype=torch.long))
+    ok = torch.isfinite(best_sim).numpy()                                     # False: the history holds nothing else
+    hid = H[best].numpy() if len(H) else np.zeros(k, dtype=np.int64)
     t = items.set_index('item').title
-    return pd.DataFrame(dict(rank=np.arange(1, k + 1), item=split.item_ids[top.numpy()], title=t.reindex(split.item_ids[top.numpy()]).to_numpy(),
-                             prob=torch.sigmoid(v).numpy().round(3), because=t.reindex(split.item_ids[hid]).to_numpy(),
-                             similarity=sim.max(1).values.numpy().round(3), is_target=top.numpy() == target))
+    rec_ids, bec_ids = split.item_ids[top.numpy()], split.item_ids[hid]
+    return pd.DataFrame(dict(rank=np.arange(1, k + 1), item=rec_ids, title=t.reindex(rec_ids).to_numpy(),
+                             prob=torch.sigmoid(v).numpy().round(3), rebuy=np.isin(top.numpy(), H.numpy()),
+                             because_item=np.where(ok, bec_ids, None), because=np.where(ok, t.reindex(bec_ids).to_numpy(), None),
+                             similarity=np.where(ok, best_sim.numpy(), np.nan).round(3), is_target=top.numpy() == target))
 
 # %% ../nbs/10_case_study.ipynb #c042
 def without_items(split:SplitData, # a split over the full catalogue (e.g. from `evaluate.holdout_items`)

@@ -52,7 +52,7 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> d
     return out
 
 def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float, repeat_term:bool=True) -> str:
-    "The benchmarks/coldstart.md section: mean ± std over seeds per scorer, cold and warm users."
+    "The benchmarks/coldstart-<dataset>.md section: mean ± std over seeds per scorer, cold and warm users."
     def ms(v, d=4): m, s = mean_std(v); return f"{m:.{d}f}" if len(v) < 2 else f"{m:.{d}f} ± {s:.{d}f}"
     seeds, n = ','.join(str(r['seed']) for r in runs), runs[0]['n_items']
     chance = 100 / n                                             # HR@100 of a uniformly random ranking

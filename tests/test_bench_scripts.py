@@ -22,7 +22,7 @@ def test_coldstart_script_writes_its_section(tmp_path):
     md = (tmp_path / 'coldstart-simulated.md').read_text()
     assert md.startswith('## Cold-start items on simulated') and "the CLI's quick profile" in md
     assert md.count('\n| ') == 5 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
-    # --report-only rewrites the same section from coldstart.json, without training
+    # --report-only rewrites the same section from coldstart-<dataset>.json, without training
     (tmp_path / 'coldstart-simulated.md').unlink()
     p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -18,7 +18,7 @@ import pytest, yaml
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO/'nbs'
 SCRIPT = REPO/'scripts'/'render_docs.py'
-PAGE_TIMEOUT = 60  # seconds per Chromium page
+PAGE_TIMEOUT = 180  # seconds per Chromium page (generous: the test machine is shared and busy)
 MIN_IMG_BYTES = 1000  # a real figure; a blank/tiny placeholder is smaller
 
 def _load_script():
@@ -112,7 +112,7 @@ def site(tmp_path_factory):
     "Render all chapters once (the documented command), return (folder, manifest)."
     out = tmp_path_factory.mktemp('html')
     r = subprocess.run([sys.executable, str(SCRIPT), '--out', str(out)], cwd=REPO, capture_output=True, text=True,
-                       timeout=900)
+                       timeout=2400)
     assert (out/'manifest.json').exists(), f'render_docs.py failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
     man = json.loads((out/'manifest.json').read_text())
     man['errors'] = {Path(c['notebook']).name: c['error']
@@ -143,18 +143,61 @@ window.addEventListener('load',function(){var im=[].slice.call(document.images);
  var d=document.createElement('div');d.id='il-probe';d.setAttribute('data-imgs',im.length);
  d.setAttribute('data-ok',ok.length);d.setAttribute('data-title',document.title);
  d.setAttribute('data-text',document.body?document.body.innerText.length:0);
+ /* raw TeX left in the visible text (code, scripts and typeset math removed) */
+ var cl=document.body.cloneNode(true);[].slice.call(cl.querySelectorAll('pre,code,script,style,textarea,input,.katex'))
+  .forEach(function(n){n.remove()});var tx=cl.textContent||'';
+ var re=/\\$\\$[^]*?\\$\\$|\\$[^$\\s](?:[^$\\n]*?[^$\\s])?\\$|\\\\\\(|\\\\\\[|\\\\begin\\{/g,raw=tx.match(re)||[];
+ d.setAttribute('data-rawtex',JSON.stringify(raw.slice(0,8)));
+ d.setAttribute('data-katex',document.querySelectorAll('.katex').length);
+ d.setAttribute('data-katexerr',document.querySelectorAll('.katex-error').length+(window.__ilKatexErrors||[]).length);
+ d.setAttribute('data-navkatex',document.querySelectorAll('nav.il-nav .katex').length);
+ /* nothing cut off at the right edge: an element that hides overflow must not have wider content */
+ var clip=[];[].slice.call(document.querySelectorAll('main *, .jp-Notebook *')).forEach(function(el){
+  if(el.closest('.katex')||el.closest('nav'))return;var cs=getComputedStyle(el);
+  if((cs.overflowX=='hidden'||cs.overflowX=='clip')&&el.scrollWidth>el.clientWidth+2&&el.clientWidth>0)
+   clip.push(el.tagName+'.'+el.className+' '+el.scrollWidth+'>'+el.clientWidth)});
+ d.setAttribute('data-clipped',JSON.stringify(clip.slice(0,5)));d.setAttribute('data-nclipped',clip.length);
+ /* fenced code blocks in prose: a box, and a gap before whatever follows */
+ var fence=[];[].slice.call(document.querySelectorAll('.jp-RenderedMarkdown pre')).forEach(function(p){
+  var cs=getComputedStyle(p),nx=p.nextElementSibling,gap=nx?nx.getBoundingClientRect().top-p.getBoundingClientRect().bottom:99;
+  if(cs.backgroundColor=='rgba(0, 0, 0, 0)'||gap<4)fence.push(p.textContent.slice(0,60)+' gap='+gap+' bg='+cs.backgroundColor)});
+ d.setAttribute('data-fence',JSON.stringify(fence.slice(0,5)));
+ d.setAttribute('data-nfence',document.querySelectorAll('.jp-RenderedMarkdown pre').length);
+ d.setAttribute('data-toc',document.querySelectorAll('nav.il-toc a').length);
+ d.setAttribute('data-prev',document.querySelectorAll('.il-pager a.il-prev').length);
+ d.setAttribute('data-next',document.querySelectorAll('.il-pager a.il-next').length);
+ var q='__QUERY__',n=window.ilSearch?window.ilSearch(q):-1,hit=[].slice.call(document.querySelectorAll('#il-search-results a'))
+  .map(function(a){return a.getAttribute('href')});
+ d.setAttribute('data-search',n);d.setAttribute('data-searchhits',JSON.stringify(hit));
  d.setAttribute('data-errors',JSON.stringify(window.__ilerr));document.body.appendChild(d);});</script>"""
 
-def browse(folder, base, page, binary):
-    "Open a copy of `page` (with the probe) in headless Chromium; return (dom, probe attributes)."
+def browse(folder, base, page, binary, query=''):
+    "Open a copy of `page` (with the probe; `query` is typed into the search box) in headless Chromium: (dom, probe)."
     h = (folder/page).read_text(encoding='utf-8')
     probe = f'_probe_{page}'
-    (folder/probe).write_text(re.sub(r'(<head[^>]*>)', lambda m: m.group(1) + _PROBE, h, count=1), encoding='utf-8')
-    r = rd.chromium(f'{base}/{probe}', '--dump-dom', '--virtual-time-budget=5000', timeout=PAGE_TIMEOUT, binary=binary)
+    js = _PROBE.replace('__QUERY__', re.sub(r"[^\w\s.-]", ' ', query))
+    (folder/probe).write_text(re.sub(r'(<head[^>]*>)', lambda m: m.group(1) + js, h, count=1), encoding='utf-8')
+    r = rd.chromium(f'{base}/{probe}', '--dump-dom', '--virtual-time-budget=5000', '--window-size=1400,1000',
+                    timeout=PAGE_TIMEOUT, binary=binary)
     m = re.search(r'<div id="il-probe"([^>]*)>', r.stdout)
     assert m, f'Chromium produced no page for {page} (rc={r.returncode}):\n{r.stderr[-2000:]}'
     attrs = {k: html.unescape(v) for k, v in re.findall(r'data-([\w-]+)="([^"]*)"', m.group(1))}
     return r.stdout, attrs
+
+def title_words(title):
+    "Words of a title outside its `$...$` math (the math itself is typeset, or turned into text in <title>)."
+    return [w for w in re.sub(r'\$[^$]*\$', ' ', title).split() if re.search(r'\w', w)]
+
+def has_math(nb):
+    "Does any markdown cell (or markdown output) of the notebook hold `$...$` / `$$...$$` math?"
+    pat = re.compile(r'\$\$.+?\$\$|\$[^$\s][^$\n]*?\$', re.S)
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown' and pat.search(src(c)): return True
+    return False
+
+def api_headings(dom):
+    "Ids of the show_doc headings on a rendered page (a rule, an optional source link, then the heading)."
+    return re.findall(r'(?s)<hr/?>\s*(?:<p class="il-source">.*?</p>\s*)?<h[1-6] id="([^"]+)"', dom)
 
 # ------------------------------------------------------------------------------------------- site configuration
 def test_quarto_config_lists_metadata_files():
@@ -165,6 +208,9 @@ def test_quarto_config_lists_metadata_files():
         mf = d.get('metadata-files') or []
         assert {'nbdev.yml', 'sidebar.yml'} <= set(mf), f'{q}: metadata-files is {mf}'
         assert d.get('project', {}).get('type') == 'website', f'{q}: project.type must be website'
+        web, html_fmt = d.get('website') or {}, (d.get('format') or {}).get('html') or {}
+        assert web.get('page-navigation') is True, f'{q}: website.page-navigation (previous/next links) must be true'
+        assert (web.get('navbar') or {}).get('search') is True and html_fmt.get('toc') is True, f'{q}: search and toc'
     for f in ['nbdev.yml', 'sidebar.yml']: assert (NBS/f).exists(), f'nbs/{f} missing'
 
 def test_sidebar_lists_existing_notebooks():
@@ -189,6 +235,30 @@ def test_source_notebook_has_no_errors(nb_path):
             if o.get('output_type') == 'error': bad.append(f"cell {i}: {o.get('ename')}: {o.get('evalue')}")
             if o.get('output_type') == 'stream' and o.get('name') == 'stderr' and re.search(r'Error|Traceback', text(o)):
                 bad.append(f'cell {i}: stderr {text(o)[:300]!r}')
+    assert not bad, f'{nb_path.name}: ' + '\n'.join(bad)
+
+_WARN = re.compile(r'\b\w*Warning\b\s*:|^\s*warnings\.warn\(', re.M)
+_LOCAL_PATH = re.compile(r'(?:/root/|/home/[^/\s]+/|/Users/[^/\s]+/|/tmp/ipykernel|site-packages/|dist-packages/|'
+                         r'\.pyenv/|/work/|[A-Za-z]:\\\\Users\\\\)')
+
+def output_texts(c):
+    "Every text a stored output carries (stream text, text/* and JSON-ish data, error tracebacks)."
+    for o in c.get('outputs', []):
+        if o.get('output_type') == 'stream': yield text(o)
+        for k, v in (o.get('data') or {}).items():
+            if k.startswith('image/'): continue
+            yield ''.join(v) if isinstance(v, list) else str(v)
+        if o.get('output_type') == 'error': yield '\n'.join(o.get('traceback', []))
+
+@pytest.mark.parametrize('nb_path', sorted(NBS.glob('*.ipynb')), ids=lambda p: p.name)
+def test_stored_outputs_clean(nb_path):
+    "No stored output (shown or hidden) shows a warning or a path of the machine it was run on."
+    bad = []
+    for i, c in enumerate(read_nb(nb_path)['cells']):
+        for t in output_texts(c):
+            for rx, what in ((_WARN, 'warning'), (_LOCAL_PATH, 'local path')):
+                m = rx.search(t)
+                if m: bad.append(f"cell {i} (id {c.get('id')}): {what}: {t[max(0, m.start()-80):m.end()+80]!r}")
     assert not bad, f'{nb_path.name}: ' + '\n'.join(bad)
 
 # ------------------------------------------------------------------------------------------- rendered pages
@@ -216,12 +286,46 @@ def test_chapter_in_browser(nb_path, site, server, chromium_bin):
     assert nb_path.name not in man['errors'], f"{nb_path.name} was not rendered: {man['errors'].get(nb_path.name)}"
     page = rd.html_name(nb_path.name)
     nb = read_nb(nb_path)
-    dom, probe = browse(folder, server, page, chromium_bin)
     title = expected_title(nb, nb_path)
-    # renders: the title and a non-trivial body
-    assert probe['title'] == title, f"{page}: <title> is {probe['title']!r}, expected {title!r}"
-    assert re.search(r'<h1\b[^>]*>\s*' + re.escape(html.escape(title, quote=False)), dom), f'{page}: no <h1> {title!r}'
+    words = title_words(title)
+    query = ' '.join(words)  # the title's words: the page's own sections must come up
+    dom, probe = browse(folder, server, page, chromium_bin, query=query)
+    # renders: the title (its math as text in <title>, typeset in the <h1>) and a non-trivial body
+    t_doc = probe['title']
+    assert '$' not in t_doc and '\\' not in t_doc, f"{page}: <title> shows raw TeX: {t_doc!r}"
+    assert t_doc.split() and all(w in t_doc for w in words), f"{page}: <title> is {t_doc!r}, expected the words of {title!r}"
+    h1 = re.search(r'(?s)<h1\b[^>]*>(.*?)</h1>', dom.split('</nav>', 1)[-1])
+    assert h1 and all(w in page_text(h1.group(1)) for w in words), f'{page}: no <h1> {title!r}'
     assert int(probe['text']) > 200, f"{page}: body has only {probe['text']} characters of text"
+    # math: typeset by the packaged KaTeX, no raw TeX delimiters left in the visible text (titles and sidebar included)
+    raw = json.loads(probe['rawtex'])
+    assert not raw, f'{page}: raw TeX in the rendered text: {raw}'
+    assert int(probe['katexerr']) == 0, f"{page}: {probe['katexerr']} formulas KaTeX could not typeset"
+    if has_math(nb) or '$' in title: assert int(probe['katex']) > 0, f'{page}: the notebook has math, the page typeset none'
+    if '$' in title: assert int(probe['navkatex']) > 0, f'{page}: the title math is not typeset in the sidebar'
+    # layout: fenced code blocks are boxed and separated from the next paragraph; no line is cut off at the right edge
+    assert json.loads(probe['fence']) == [], f"{page}: unstyled or run-on fenced code blocks: {probe['fence']}"
+    assert int(probe['nclipped']) == 0, f"{page}: {probe['nclipped']} elements cut off their content: {probe['clipped']}"
+    # navigation: on-page table of contents, previous/next links, a search box that finds this page
+    n_heads = len(re.findall(r'<h[23] id="[^"]+"', re.sub(r'(?s)<nav\b.*?</nav>', '', dom)))
+    if n_heads: assert int(probe['toc']) == n_heads, f"{page}: on-page TOC has {probe['toc']} links for {n_heads} headings"
+    i = CHAPTERS.index(nb_path)
+    assert int(probe['prev']) == (i > 0) and int(probe['next']) == (i + 1 < len(CHAPTERS)), \
+        f"{page}: previous/next links {probe['prev']}/{probe['next']} at position {i} of {len(CHAPTERS)}"
+    if query:
+        hits = json.loads(probe['searchhits'])
+        assert int(probe['search']) > 0 and any(h.split('#')[0] == page for h in hits), \
+            f'{page}: searching {query!r} does not find this page: {hits[:5]}'
+    # API reference: each entry once, every heading id unique
+    ids = api_headings(dom)
+    dup = sorted({x for x in ids if ids.count(x) > 1})
+    assert not dup, f'{page}: API entries shown more than once: {dup}'
+    all_ids = re.findall(r'<h[1-6] id="([^"]+)"', dom)
+    assert len(all_ids) == len(set(all_ids)), f'{page}: duplicate heading ids {sorted({x for x in all_ids if all_ids.count(x) > 1})}'
+    # no raw markdown link in the visible text (e.g. in show_doc parameter comments)
+    vis = page_text(re.sub(r'(?s)<math\b.*?</math>', ' ', dom.split('</nav>', 1)[-1]))
+    md_links = re.findall(r'\[[^\]\n]{1,80}\]\((?:https?://|[\w./-]+\.html)[^)\s]*\)', vis)
+    assert not md_links, f'{page}: raw markdown links: {md_links[:5]}'
     # figures: every stored (visible) image output is an <img> that the browser decoded
     ras, svg = expected_figures(nb)
     imgs = [b for k, b in data_images(dom) if len(b) >= MIN_IMG_BYTES
@@ -245,6 +349,19 @@ def test_chapter_in_browser(nb_path, site, server, chromium_bin):
     for blk in re.findall(r'(?s)<div class="highlight hl-ipython3"><pre>(.*?)</pre>', dom):
         first = page_text(blk).lstrip()
         assert not re.match(r'#\s*\|', first), f'{page}: a code cell still shows its directive: {first[:80]!r}'
+
+def test_site_is_offline(site):
+    "No page loads a script, stylesheet or font from the network: KaTeX and the search index are files of the site."
+    folder, _ = site
+    for f in ['_static/katex/katex.min.js', '_static/katex/katex.min.css', '_static/katex/contrib/auto-render.min.js',
+              '_static/search_index.js', '_static/search.js']:
+        assert (folder/f).stat().st_size > 100, f'{f} missing from the site'
+    assert list((folder/'_static'/'katex'/'fonts').glob('*.woff2')), 'KaTeX fonts not copied'
+    for page in [rd.html_name(p.name) for p in CHAPTERS]:
+        h = (folder/page).read_text(encoding='utf-8')
+        remote = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+"', h)
+        assert not remote, f'{page} loads from the network: {remote[:3]}'
+        assert 'mathjax' not in h.lower(), f'{page} still configures MathJax'
 
 # ------------------------------------------------------------------------------------------- API reference
 def modidx_symbols():
@@ -323,8 +440,10 @@ def probe_site(tmp_path_factory):
         md('# Probe chapter\n\n> Checks the renderer.'),
         code('#| hide\nprint("HIDDEN" + "-OUT")', outputs=[new_output('stream', name='stdout', text='HIDDEN-OUT\n')]),
         md('::: {.callout-note}\nA callout body.\n:::'),
-        code('#| export\ndef twice(x:int, # the input\n         )->int: # twice the input\n    "Double the number `x`."\n'
-             '    return 2*x'),
+        md('Math $\\alpha_t \\approx 1/n_\\text{items}$ and\n\n$$\\sum_i x_i$$\n\n```bash\nfenced-command --flag\n```\nRight after the fence.'),
+        code('#| export\ndef twice(x:int, # the input, see [`twice`](https://example.org/probe.html#twice)\n'
+             '         )->int: # twice the input\n    "Double the number `x`."\n    return 2*x'),
+        code('show_doc(twice)'),
         code('assert twice(2) == 4'),
         code('#| echo: false\nprint("ECHO" + "-SHOWN")', outputs=[new_output('stream', name='stdout', text='ECHO-SHOWN\n')]),
         code('#| output: false\nprint("SUPPRESSED" + "-OUT")',
@@ -337,7 +456,7 @@ def probe_site(tmp_path_factory):
     out = tmp_path/'html'
     shots = ['--screenshots', str(out/'shots')] if rd.find_chromium() else []  # checked by test_screenshot
     r = subprocess.run([sys.executable, str(SCRIPT), '--nbs', str(nbs), '--out', str(out), *shots],
-                       cwd=REPO, capture_output=True, text=True, timeout=300)
+                       cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out, png
 
@@ -354,8 +473,23 @@ def test_renderer_applies_nbdev_processing(probe_site):
     assert 'SUPPRESSED-OUT' not in t and '"SUPPRESSED" +' in t, '#| output: false not applied'
     assert '#|' not in t and ':::' not in t and 'A callout body.' in t
     assert [b for _, b in data_images(h)] == [png], 'the stored figure is not embedded unchanged'
+    assert len(re.findall(r'<h3 id="twice">', h)) == 1, 'the explicit show_doc(twice) duplicates the API entry'
+    assert '](https://example.org' not in t and '<a href="https://example.org/probe.html#twice"><code>twice</code></a>' in h, \
+        'markdown link in a parameter comment not turned into a link'
+    assert 'cdn' not in h.lower() and (out/'_static'/'katex'/'katex.min.js').exists()
+    assert re.search(r'(?s)<pre>(?:(?!</pre>).)*fenced-command(?:(?!</pre>).)*</pre>(?:\s*</div>)?\s*<p>Right after the fence', h)
+    assert '<nav class="il-toc"' not in h or 'href="#twice"' in h
     idx = (out/'index.html').read_text(encoding='utf-8')  # no index.ipynb: a generated chapter list
     assert 'href="probe.html"' in idx and 'Probe chapter' in idx
+
+def test_probe_in_browser(probe_site, chromium_bin):
+    "The synthetic chapter in Chromium (from file://): its math is typeset by the packaged KaTeX, its fence is a box."
+    out, _ = probe_site
+    dom, probe = browse(out, out.resolve().as_uri(), 'probe.html', chromium_bin, query='Double the number')
+    assert json.loads(probe['rawtex']) == [] and int(probe['katex']) >= 2 and int(probe['katexerr']) == 0, probe
+    assert json.loads(probe['fence']) == [] and int(probe['nfence']) >= 1, probe['fence']
+    assert int(probe['search']) > 0 and json.loads(probe['searchhits'])[0].startswith('probe.html'), probe['searchhits']
+    assert json.loads(probe['errors']) == [], probe['errors']
 
 def test_screenshot(probe_site, chromium_bin):
     "The screenshot command gives a PNG of the page, not a blank canvas: many distinct grey levels in it."

@@ -1,0 +1,95 @@
+"""Prose quotes no number that its notebook does not compute or check.
+
+In the chapters whose prose discusses measured results — evaluation (07), baselines (08) and the case study (10) —
+a number typed into a markdown cell goes stale as soon as the notebook is re-run with another model: the outputs
+change, the prose does not, and nothing fails. The rule enforced here:
+
+* a markdown cell may not contain a *result-like* number — a decimal with three or more digits (`0.1086`, `0.06`,
+  `97.5`), an integer with a thousands separator (`2,500`) or an integer of five or more digits — unless the same
+  value is a literal of a code cell of that notebook: a parameter the prose describes (`n=1000`) or a value an
+  `assert` / `test_eq` / `test_close` checks (`test_eq(stats['items'], 2500)`); when the code changes, the test fails;
+* measured results belong in *computed* prose: a code cell that builds the sentence or table from the results with an
+  f-string and shows it with `IPython.display.Markdown` — it is re-computed on every run, so it cannot go stale.
+
+Code spans (`` `...` ``) and link targets are not prose and are ignored; so are years (1900-2099) and numbers of
+three digits or fewer without a decimal point (`HR@100`, `384-dimensional`).
+Run: `pytest tests/test_prose_numbers.py -q`.
+"""
+import io, json, re, tokenize
+from pathlib import Path
+
+import pytest
+
+NBS = Path(__file__).resolve().parents[1]/'nbs'
+CHECKED = ['07_evaluate.ipynb', '08_baselines.ipynb', '10_case_study.ipynb']
+
+_NUM = re.compile(r'(?<![\w.§@/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{5,})(?![\w.]*\d)')
+
+def src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+
+def prose(md):
+    "Markdown without code spans, fenced code and link targets."
+    md = re.sub(r'(?s)```.*?```', ' ', md)
+    md = re.sub(r'`[^`\n]*`', ' ', md)
+    return re.sub(r'\]\([^)]*\)', ']', md)
+
+def quoted_numbers(md):
+    "Result-like numbers of a markdown text: [(text, value)]."
+    out = []
+    for m in _NUM.finditer(prose(md)):
+        t = m.group(1); v = float(t.replace(',', ''))
+        digits = len(re.sub(r'\D', '', t))
+        if '.' in t and digits < 3: continue
+        if '.' not in t and ',' not in t and 1900 <= v <= 2099: continue
+        out.append((t, v))
+    return out
+
+def code_literals(nb):
+    "Every numeric literal of the notebook's code cells (directive lines and comments excluded), as floats."
+    vals = set()
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        s = '\n'.join(l for l in src(c).splitlines() if not l.lstrip().startswith(('%', '!')))
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(s).readline):
+                if tok.type == tokenize.NUMBER:
+                    try: vals.add(float(tok.string.replace('_', '')))
+                    except ValueError: pass
+        except (tokenize.TokenError, IndentationError, SyntaxError): pass
+    return vals
+
+def unaccounted(nb):
+    "[(cell id, number)] typed into markdown cells without a matching code literal."
+    lits = code_literals(nb)
+    return [(c.get('id'), t) for c in nb['cells'] if c['cell_type'] == 'markdown'
+            for t, v in quoted_numbers(src(c)) if not any(abs(v - x) <= 1e-12 * max(1, abs(v)) for x in lits)]
+
+@pytest.mark.parametrize('name', CHECKED)
+def test_prose_numbers_are_computed_or_checked(name):
+    nb = json.loads((NBS/name).read_text(encoding='utf-8'))
+    bad = unaccounted(nb)
+    assert not bad, (f'{name}: numbers typed into prose that no code cell computes or checks (move them into a computed '
+                     f'Markdown cell, or assert them): {bad}')
+
+@pytest.mark.parametrize('name', CHECKED)
+def test_computed_prose_is_stored(name):
+    "A chapter that builds prose with Markdown(...) has that prose in its stored outputs (the notebook was run)."
+    nb = json.loads((NBS/name).read_text(encoding='utf-8'))
+    for c in nb['cells']:
+        lines = [l for l in src(c).splitlines() if l.strip() and not l.lstrip().startswith('#')]
+        if c['cell_type'] == 'code' and any(l.lstrip().startswith('Markdown(') for l in lines) and '#| slow' not in src(c):
+            assert any('text/markdown' in o.get('data', {}) for o in c.get('outputs', [])), \
+                f"{name}: cell {c.get('id')} computes prose but has no stored Markdown output (run the notebook)"
+
+def _nb(md, code):
+    return {'cells': [{'cell_type': 'markdown', 'id': 'm', 'source': md}, {'cell_type': 'code', 'id': 'c', 'source': code}]}
+
+def test_rule():
+    "The rule itself: typed results fail, checked values and parameters pass, small constants and code spans are prose."
+    assert unaccounted(_nb('NDCG@10 is 0.1086 against 0.0536.', 'x = 1')) == [('m', '0.1086'), ('m', '0.0536')]
+    assert unaccounted(_nb('The catalogue has 2,500 products.', 'test_eq(n, 2500)')) == []
+    assert unaccounted(_nb('The catalogue has 2,500 products.', 'test_eq(n, 2501)')) == [('m', '2,500')]
+    assert unaccounted(_nb('a gain of 0.02 over 2000 users', 'g = .02')) == []
+    assert unaccounted(_nb('97.5 and 541909 lines', '')) == [('m', '97.5'), ('m', '541909')]
+    assert unaccounted(_nb('threshold 0.5, HR@100, 10%, Dec 2010, §4.3, CC BY 4.0, `lr=0.0035`, torch 2.13.0', '')) == []
+    assert unaccounted(_nb('[a link](https://x.org/v1.234/page)', '')) == []
