@@ -139,7 +139,7 @@ def validate_interactions(df:pd.DataFrame, # candidate interaction table
                                "drop or fill them first (see `clean`)")
     if coerce: df = df.copy()
     for c in ('user', 'item'):
-        if not (pd.api.types.is_string_dtype(df[c]) and df[c].map(type).eq(str).all()):
+        if not (pd.api.types.is_string_dtype(df[c]) and all(isinstance(v, str) for v in df[c])):
             if not coerce: raise ValueError(f"column {c!r} must hold str ids (got dtype {df[c].dtype}); use coerce=True")
             df[c] = _ids_to_str(df[c])
     if (df['item'] == PAD).any():
