@@ -442,11 +442,11 @@ BASELINES = {
 }
 
 # %% ../nbs/08_baselines.ipynb #c085
-def train_baseline(model, split:SplitData, cfg:TrainConfig) -> tuple:
-    "Fit any baseline: `train.fit` for sequence modules, the MLP's own loop, `.fit(split)` otherwise. -> (TrainResult|None, seconds)"
+def train_baseline(model, split:SplitData, cfg:TrainConfig, on_epoch=None) -> tuple:
+    "Fit any baseline: `train.fit` for sequence modules (`on_epoch(history_entry)` after every epoch), the MLP's own loop, `.fit(split)` otherwise. -> (TrainResult|None, seconds)"
     t0 = time.perf_counter(); res = None
     if isinstance(model, MLPArticle): res = model.fit(split, cfg)
-    elif isinstance(model, nn.Module): res = fit(model, split, cfg)
+    elif isinstance(model, nn.Module): res = fit(model, split, cfg, on_epoch=on_epoch)
     else: model.fit(split)
     return res, time.perf_counter() - t0
 
@@ -457,6 +457,8 @@ def run_baseline(name:str, # a key of BASELINES
                  seed:int=0, # seed of initial weights, shuffling and negative sampling
                  train_cfg:TrainConfig|None=None, # training settings of neural baselines (max_len is used by all)
                  masked:bool=False, # also report the masked protocol (seen items removed) on test
+                 device=None, # torch device of a neural baseline (None: the CPU)
+                 on_epoch=None, # called with each epoch's history entry of a neural baseline (progress lines)
                  **kw, # passed to the baseline's constructor
                 ) -> dict:
     "Build, train and score baseline `name` on `split` under the full-ranking leave-one-out protocol."
@@ -465,7 +467,8 @@ def run_baseline(name:str, # a key of BASELINES
     if cfg.seed != seed: cfg = dataclasses.replace(cfg, seed=seed)
     if name in ('sasrec', 'text_sasrec'): kw.setdefault('max_len', cfg.max_len)
     model = BASELINES[name](split, text_emb=text_emb, seed=seed, **kw)
-    fitres, fit_s = train_baseline(model, split, cfg)
+    if device is not None and isinstance(model, nn.Module): model.to(device)   # training and scoring follow the model's device
+    fitres, fit_s = train_baseline(model, split, cfg, on_epoch)
     ev = lambda stage, m=False: model_ranks(model, split, stage, masked=m, batch_size=cfg.eval_batch_size, max_len=cfg.max_len)
     _, vr = ev('valid'); t1 = time.perf_counter(); users, tr = ev('test'); eval_s = time.perf_counter() - t1
     out = dict(model=name, protocol='leave-one-out, full ranking, unmasked', seed=seed,

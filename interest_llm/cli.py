@@ -4,28 +4,26 @@
 
 # %% ../nbs/09_cli.ipynb #c003
 from __future__ import annotations
-import argparse, codecs, contextlib, datetime, hashlib, json, math, os, platform, shlex, subprocess, sys, time, warnings
+import argparse, codecs, datetime, json, math, os, platform, re, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .data import (DATASETS, load_dataset, load_table, leave_one_out, SplitData, make_loader, collate_batch, clean,
-                               CleaningReport)
+from .data import DATASETS, load_dataset, load_table, leave_one_out, SplitData, clean, CleaningReport, positional_time
 from .llm import embed_catalogue, DEFAULT_MODEL
 from .model import ModelConfig, InterestModel
-from .train import (TrainConfig, fit, save_model, load_model_weights, plot_history, evaluate_model, metrics_from_ranks,
-                                save_tensors, load_tensors, CheckpointError)
-from .evaluate import evaluate_all, peak_rss_mb, markdown_table, fmt_mean_std, mean_std, paired_bootstrap
+from .train import TrainConfig, fit, save_tensors, CheckpointError
+from .evaluate import evaluate_all, peak_rss_mb
 from .baselines import BASELINES, run_baseline
-from .runs import RunFolder, RunFolderError, load_run, report_markdown
+from .runs import RunFolder, RunFolderError, load_run
+from .benchmark import PROTOCOL, run_matrix, BenchmarkError
 
 # %% auto #0
-__all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'PROTOCOL', 'ABLATIONS', 'DETERMINISTIC', 'BENCH_OPTIONS', 'PEER',
-           'BENCH_SEEDS', 'ID_SEQ_BASELINES', 'COMMANDS', 'build_parser', 'CLIError', 'resolve', 'data_dir',
-           'check_options', 'load_data', 'log_cleaning', 'make_split', 'model_config_from', 'build_model',
-           'train_config_from', 'baseline_kwargs', 'cmd_train', 'dataclass_dict', 'command_line', 'cmd_evaluate',
-           'recommend', 'cmd_recommend', 'cmd_embed', 'bench_options', 'bench_argv', 'bench_row', 'cmd_benchmark',
-           'benchmarks_markdown', 'main']
+__all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'COMMANDS', 'build_parser', 'CLIError', 'resolve',
+           'data_dir', 'check_options', 'pick_device', 'dataset_label', 'load_data', 'log_cleaning', 'make_split',
+           'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'epoch_logger', 'cmd_train',
+           'dataclass_dict', 'command_line', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'cmd_benchmark',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
@@ -38,6 +36,12 @@ CLI_DATASETS = tuple(d for d in DATASETS) + ('file',)
 MOVIELENS_NAMES = ('ml-100k', 'ml-1m', 'ml-latest-small', 'ml-100k-recbole', 'online-retail-raw', 'amazon-office')
 
 # %% ../nbs/09_cli.ipynb #c007
+DEVICES = ('auto', 'cpu', 'cuda', 'mps')
+
+def _device_option(g):
+    g.add_argument('--device', default='auto', metavar='DEVICE', help="torch device: auto (a CUDA GPU, else Apple's MPS, else the CPU), "
+                   "cpu, cuda, cuda:N or mps (default: auto)")
+
 def _data_options(p):
     g = p.add_argument_group('data')
     g.add_argument('--dataset', default='online-retail', choices=CLI_DATASETS, metavar='NAME',
@@ -97,6 +101,7 @@ def _train_options(p):
     g.add_argument('--scheduler', default='none', choices=('none', 'cosine'), help="learning-rate schedule (default: none)")
     g.add_argument('--baselines', help="comma list of baselines to compare with, or 'none' (default: pop,itemknn,markov,content,gru4rec; --quick: pop,markov)")
     g.add_argument('--threads', type=int, help="torch CPU threads (default: torch's choice)")
+    _device_option(g)
     g.add_argument('--out', help="run folder (default: ./runs/<dataset>-<timestamp>)")
     g.add_argument('--resume', action='store_true', help="continue an interrupted run in --out from its last checkpoint")
     g.add_argument('--quick', action='store_true', help="tiny configuration for tests and smoke runs (seconds, not minutes)")
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('run', help="run folder written by `interest-llm train`")
     e.add_argument('--stage', default='test', choices=('valid', 'test'), help="split stage to score (default: test)")
     e.add_argument('--threads', type=int, help="torch CPU threads")
+    _device_option(e)
     r = sub.add_parser('recommend', help="top-k items for a user or a list of items", description="Recommend with a saved run.")
     r.add_argument('run', help="run folder written by `interest-llm train`")
     who = r.add_mutually_exclusive_group(required=True)
@@ -123,11 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('-k', type=int, default=10, help="number of recommendations (default: 10)")
     r.add_argument('--exclude-seen', action='store_true', help="do not recommend items already in the history")
     r.add_argument('--json', action='store_true', help="print JSON instead of a table")
+    _device_option(r)
     m = sub.add_parser('embed', help="embed a catalogue's item texts with the LLM (cached) and save the vectors",
                        description="Embed item texts into a safetensors file.")
     _data_options(m)
     m.add_argument('--llm-model', default=None, help="text encoder folder (default: the offline all-MiniLM-L6-v2)")
     m.add_argument('--out', required=True, help="output .safetensors file (item ids go to a .json beside it)")
+    _device_option(m)
     b = sub.add_parser('benchmark', help="run rows of the benchmark matrix and regenerate BENCHMARKS.md",
                        description="Each (data set, model, seed) row runs `interest-llm train` in its own process.")
     b.add_argument('--dataset', default='ml-100k', help="comma list of data sets (default: ml-100k)")
@@ -186,10 +194,41 @@ def check_options(args) -> argparse.Namespace:
     if v('encoding') is not None:
         try: codecs.lookup(v('encoding'))
         except LookupError: raise CLIError(f"--encoding {v('encoding')!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
+    if v('device') is not None: pick_device(v('device'))                # an unknown or absent device stops here
     if v('command') in ('train', 'embed'):
         if v('items') and not v('interactions'): raise CLIError("--items needs --interactions (the log whose items it describes)")
         if v('interactions'): args.dataset = 'file'                      # as `resolve` does for train
     return args
+
+# %% ../nbs/09_cli.ipynb #v015d
+def pick_device(name:str='auto') -> torch.device:
+    "The torch device of `--device`: 'auto' takes a CUDA GPU, else Apple's MPS, else the CPU; an explicit one must exist here."
+    mps = getattr(torch.backends, 'mps', None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'mps' if has_mps else 'cpu')
+    kind, _, idx = str(name).partition(':')
+    if kind not in DEVICES[1:] or (idx and not (kind == 'cuda' and idx.isdigit())):
+        raise CLIError(f"--device {name!r}: choose auto, cpu, cuda, cuda:N or mps")
+    if kind == 'cuda' and not torch.cuda.is_available():
+        raise CLIError(f"--device {name}: torch sees no CUDA GPU here (torch {torch.__version__}); use --device cpu, or auto to take what there is")
+    if kind == 'cuda' and idx and int(idx) >= torch.cuda.device_count():
+        raise CLIError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    if kind == 'mps' and not has_mps: raise CLIError("--device mps: Apple's MPS backend is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+def dataset_label(args) -> str:
+    "The data set's name in run folders, reports and metrics: the built-in name, or the stem of the --interactions file."
+    if args.dataset != 'file' or not getattr(args, 'interactions', None): return args.dataset
+    name = Path(args.interactions).name
+    for suf in ('.gz', '.bz2', '.zip', '.xz', '.csv', '.tsv', '.txt', '.parquet'):
+        if name.lower().endswith(suf): name = name[:-len(suf)]
+    return re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-.') or 'file'
+
+def _needs_text(args) -> bool:
+    "Whether this `train` run uses the LLM's text vectors at all (ours with text, or a text baseline)."
+    names = [] if args.baselines in (None, '', 'none') else [b.strip() for b in args.baselines.split(',')]
+    if args.no_llm: return False          # --no-llm: no text anywhere (text baselines are skipped, and said so)
+    return args.model in ('ours', 'content', 'text_sasrec') or any(b in ('content', 'text_sasrec') for b in names)
 
 # %% ../nbs/09_cli.ipynb #c015
 def _notes(caught, log):
@@ -256,7 +295,7 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
     kw = dict(n_items=split.n_items, text_dim=None if args.no_llm else int(text_emb.shape[1]),
               item_repr='id' if args.no_llm else args.item_repr, emb_dim=args.emb_dim, hidden_dim=args.hidden,
               latent_dim=args.latent, cell=args.cell, use_vae=not args.no_vae, use_time=not args.no_time,
-              repeat=not args.no_repeat, max_len=args.max_len)
+              repeat=not args.no_repeat, max_len=args.max_len, neg_seed=args.seed)
     if args.dropout is not None: kw['dropout'] = args.dropout
     if args.beta is not None: kw['beta'] = args.beta
     if getattr(args, 'free_bits', None) is not None: kw['free_bits'] = args.free_bits
@@ -289,24 +328,53 @@ def baseline_kwargs(args, name:str) -> dict:
     return kw
 
 # %% ../nbs/09_cli.ipynb #c023
-PROTOCOL = 'leave-one-out, full ranking, unmasked (PROTOCOL.md)'
-
 def _epoch_line(h, cfg):
     terms = ', '.join(f"{k} {v:.4f}" for k, v in h['train'].items())
     lat = h.get('latent')
     z = f"  | z: {lat['active_units']}/{lat['latent_dim']} active, kl {lat['kl']:.3f}" if lat else ''
     return f"epoch {h['epoch']:>3}/{cfg.epochs}  {terms}  | valid ndcg@10 {h['valid']['ndcg@10']:.4f}{z}  ({h['train_s']:.1f}+{h['eval_s']:.1f} s)"
 
+def _dur(s:float) -> str:
+    "Seconds as '42 s', '3m05s' or '1h02m'."
+    s = int(round(s))
+    return f"{s} s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+def epoch_logger(cfg, log=print, prefix:str='') -> callable:
+    "An `on_epoch` callback: the epoch line, the time elapsed, and how long is left (early stopping at the soonest, the epoch bound at the latest)."
+    t0, st = time.perf_counter(), dict(best=-math.inf, bad=0, n=0)
+    def on_epoch(h):
+        v = h['valid'].get(cfg.metric, -math.inf)
+        st['best'], st['bad'] = (v, 0) if v > st['best'] else (st['best'], st['bad'] + 1)
+        st['n'] += 1
+        el = time.perf_counter() - t0; per = el / st['n']
+        lo, hi = max(cfg.patience - st['bad'], 0), max(cfg.epochs - h['epoch'], 0)
+        left = 'last epoch' if hi == 0 else (f"left: {_dur(per * min(lo, hi))} if early stopping comes next, at most {_dur(per * hi)}")
+        log(f"{prefix}{_epoch_line(h, cfg)}  [{_dur(el)} elapsed; {left}]")
+    return on_epoch
+
 def _args_dict(args) -> dict:
     return {k: v for k, v in vars(args).items() if k not in ('func',) and not callable(v)}
 
 # %% ../nbs/09_cli.ipynb #c024
+def _text_progress(log, every:float=10.0):
+    "A `progress(done, total)` callback that logs a line every `every` seconds (and at the end) with an estimate of what is left."
+    t0, last = time.perf_counter(), [time.perf_counter()]
+    def report(done, total):
+        now = time.perf_counter()
+        if now - last[0] < every and done < total: return
+        last[0], el = now, now - t0
+        log(f"text vectors: {done}/{total} new texts embedded, {_dur(el)} elapsed" + (f", about {_dur(el / done * (total - done))} left" if done < total else ''))
+    return report
+
 def _embed(args, split, items, log):
-    "Text vectors of the split's catalogue (None with --no-llm)."
-    if args.no_llm: return None, 0.0
+    "Text vectors of the split's catalogue (None when nothing of this run uses them)."
+    if not _needs_text(args): return None, 0.0
     t = time.perf_counter()
-    kw = dict(progress=False if args.no_progress else None)
+    tty = sys.stdout.isatty() and not args.no_progress
+    kw, dev = dict(progress=None if tty else _text_progress(log)), pick_device(getattr(args, 'device', 'auto'))
+    if dev.type != 'cpu': kw['device'] = str(dev)             # the encoder runs where the model will
     if args.llm_model: kw['model'] = args.llm_model
+    log(f"text vectors: embedding {split.n_items} item texts with {args.llm_model or 'all-MiniLM-L6-v2'} (texts embedded before come from the disk cache)")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         emb = embed_catalogue(split, items, **kw)
@@ -322,7 +390,10 @@ def _baselines(args, split, text_emb, log) -> dict:
     for name in names:
         if text_emb is None and name in ('content', 'text_sasrec'): log(f"baseline {name} skipped: --no-llm gives no text vectors"); continue
         t = time.perf_counter()
-        r = run_baseline(name, split, text_emb, args.seed, train_config_from(args), **baseline_kwargs(args, name))
+        cfg = train_config_from(args)
+        log(f"baseline {name}: training" if name not in ('pop', 'itemknn', 'markov', 'content') else f"baseline {name}: fitting")
+        r = run_baseline(name, split, text_emb, args.seed, cfg, device=pick_device(args.device), on_epoch=epoch_logger(cfg, log, f"baseline {name} "),
+                         **baseline_kwargs(args, name))
         out[name] = dict(r, seconds=time.perf_counter() - t)
         log(f"baseline {name:<12} test ndcg@10 {r['test']['ndcg@10']:.4f}  hr@10 {r['test']['hr@10']:.4f}  ({out[name]['seconds']:.1f} s)")
     return out
@@ -333,7 +404,7 @@ def cmd_train(args, log=print) -> dict:
     t_start = time.perf_counter()
     args = check_options(resolve(args))                   # impossible values stop here, before any data is read
     if args.threads: torch.set_num_threads(args.threads)
-    folder = RunFolder(args.out or f"runs/{args.dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    folder = RunFolder(args.out or f"runs/{dataset_label(args)}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     for note in folder.start(_args_dict(args), resume=args.resume): log(f"note: {note}")
     try: return _train(args, folder, log, t_start)
     except BaseException:                                  # an error or a kill: nothing trained is lost, nothing half-made stays
@@ -344,16 +415,24 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
     report = CleaningReport()
     inter, items = load_data(args, report, log)
     log_cleaning(report, log)
-    split = make_split(inter, args.interactions or args.dataset)
+    with warnings.catch_warnings(record=True) as caught:   # e.g. a catalogue too small for 100 negatives: a `note:` line
+        warnings.simplefilter('always'); split = make_split(inter, args.interactions or args.dataset)
+    _notes(caught, log)
     folder.check_catalogue(split.item_ids)                 # on --resume: the same catalogue as the interrupted run
-    log(f"data: {args.dataset}: {len(inter)} events, {split.n_users} users, {split.n_items} items, {len(split.eval_users())} evaluated users")
+    label, dev = dataset_label(args), pick_device(args.device)
+    log(f"data: {label}: {len(inter)} events, {split.n_users} users, {split.n_items} items, {len(split.eval_users())} evaluated users  "
+        f"[{_dur(time.perf_counter() - t_start)} elapsed; device {dev}]")
+    why = positional_time(inter)
+    if why and not args.no_time:                           # gaps of 1 "second" between positions would teach the time features nonsense
+        log(f"note: {why}; the time features are turned off (as with --no-time). Give Unix seconds or dates to use them.")
+        args.no_time = True
     text_emb, embed_s = _embed(args, split, items, log)
     cfg = train_config_from(args, checkpoint_dir=str(folder.checkpoint_dir))
     result, model, timing = None, None, dict(embed_s=embed_s)
     if args.model == 'ours':
-        model = build_model(args, split, text_emb)
+        model = build_model(args, split, text_emb).to(dev)
         log(f"model: InterestModel {model_config_from(args, split, text_emb)}")
-        try: result = fit(model, split, cfg, on_epoch=lambda h: log(_epoch_line(h, cfg)))
+        try: result = fit(model, split, cfg, on_epoch=epoch_logger(cfg, log))
         except CheckpointError as e: raise CLIError(f"--resume: {e}; resume with the options of the interrupted run, or pass another --out") from None
         log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
         test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len, ranks=True)
@@ -364,28 +443,29 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
                       best_epoch=result.best_epoch, stop_reason=result.stop_reason)
     else:
         if args.model not in BASELINES: raise CLIError(f"unknown --model {args.model!r}; choose from ours, {', '.join(BASELINES)}")
-        r = run_baseline(args.model, split, text_emb, args.seed, cfg, masked=True, **baseline_kwargs(args, args.model))
+        r = run_baseline(args.model, split, text_emb, args.seed, cfg, masked=True, device=dev, on_epoch=epoch_logger(cfg, log),
+                         **baseline_kwargs(args, args.model))
         valid, test, ranks = r['valid'], dict(r['test'], masked=r['test_masked']), (r['per_user']['user'], r['per_user']['rank'])
         timing.update(r.get('timing', {}))
         if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'],
                                        time_to_best_s=r['fit'].get('time_to_best_s'))
-    log(f"test ({PROTOCOL}): " + '  '.join(f"{k} {test[k]:.4f}" for k in ('hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20')))
+    log(f"test ({PROTOCOL}) [{_dur(time.perf_counter() - t_start)} elapsed]: " + '  '.join(f"{k} {test[k]:.4f}" for k in ('hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20')))
     baselines = _baselines(args, split, text_emb, log)
     timing['total_s'] = time.perf_counter() - t_start
     ru = __import__('resource').getrusage(__import__('resource').RUSAGE_SELF)
     timing['cpu_s'] = ru.ru_utime + ru.ru_stime                 # CPU seconds of this process (less sensitive to other load)
-    metrics = dict(dataset=args.dataset, protocol=PROTOCOL, model=args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time),
+    metrics = dict(dataset=label, protocol=PROTOCOL, model=args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time),
                                                                  ('-no-repeat', args.no_repeat)) if f),
                    seed=args.seed, valid=valid, test=test, baselines={k: dict(test=v['test'], valid=v.get('valid'), timing=v.get('timing'),
                    seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, peak_rss_mb=peak_rss_mb(),
                    data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
                              max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0,
-                             cleaning=None if args.no_clean else report.steps),
+                             cleaning=None if args.no_clean else report.steps, positional_time=why),
                    train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
                    latent=next((h.get('latent') for h in result.history if h['epoch'] == result.best_epoch), None) if result else None,
                    history=result.history if result else None, command=command_line(args), torch=torch.__version__,
                    threads=torch.get_num_threads(), python=platform.python_version())
-    try: run = folder.finish(metrics, model, split, items, result, ranks, config=dict(model='ours', dataset=args.dataset, args=_args_dict(args)))
+    try: run = folder.finish(metrics, model, split, items, result, ranks, config=dict(model='ours', dataset=label, args=_args_dict(args)))
     except OSError as e:
         raise CLIError(f"cannot write the run folder {folder.run} ({e.strerror or e}); nothing was lost: the checkpoints stay in "
                        f"{folder.work}, rerun with --resume once there is space") from None
@@ -413,6 +493,7 @@ def cmd_evaluate(args, log=print) -> dict:
     check_options(args)
     if args.threads: torch.set_num_threads(args.threads)
     model, split, items, cfg = load_run(args.run)
+    model.to(pick_device(args.device))                    # scoring follows the model's device
     mlen = cfg['args']['max_len']
     out = dict(run=str(args.run), stage=args.stage, protocol=PROTOCOL, **evaluate_all(model, split, args.stage, max_len=mlen))
     _write_json(out, Path(args.run) / f'eval-{args.stage}.json')
@@ -445,8 +526,9 @@ def recommend(model, split:SplitData, items:pd.DataFrame, history, times=None, k
     h = np.asarray(history, dtype=np.int64)[-max_len:]
     if not len(h): raise CLIError("empty history: give at least one item")
     gaps = np.zeros(len(h), np.float32) if times is None else np.diff(np.asarray(times)[-len(h):], prepend=np.asarray(times)[-len(h)]).astype(np.float32)
+    dev = next(model.parameters()).device
     b = dict(items=torch.as_tensor(h)[None], gaps=torch.as_tensor(gaps)[None], lengths=torch.tensor([len(h)]))
-    s = model.score(b)[0].float().clone()
+    s = model.score({k: v.to(dev) for k, v in b.items()})[0].float().cpu().clone()
     s[0] = -float('inf')
     if exclude_seen: s[torch.as_tensor(np.asarray(history))] = -float('inf')
     top = torch.topk(s, min(k, int(torch.isfinite(s).sum()))).indices.numpy()   # never an excluded (-inf) item: fewer rows instead
@@ -459,6 +541,7 @@ def cmd_recommend(args, log=print) -> pd.DataFrame:
     check_options(args)
     model, split, items, cfg = load_run(args.run)
     hist, times = _history_from(args, split, items)
+    if hist is not None: model.to(pick_device(args.device))   # free texts (below) are scored on the CPU, beside the text encoder
     if hist is None:
         if not model.cfg.uses_text: raise CLIError("texts not in the catalogue need a model with LLM features (this run used --no-llm)")
         from interest_llm.llm import TextEncoder
@@ -487,6 +570,8 @@ def cmd_embed(args, log=print) -> dict:
     ids = np.array(['<pad>'] + sorted(set(items['item'].astype(str)) | set(inter['item'].astype(str))))
     t = time.perf_counter()
     kw = dict(model=args.llm_model) if args.llm_model else {}
+    if pick_device(args.device).type != 'cpu': kw['device'] = str(pick_device(args.device))
+    if not sys.stdout.isatty(): kw['progress'] = _text_progress(log)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); emb = embed_catalogue(ids, items, **kw)
     try: sha = save_tensors({'text_emb': emb}, str(out))
@@ -497,269 +582,13 @@ def cmd_embed(args, log=print) -> dict:
     log(f"{out}: {tuple(emb.shape)} vectors in {info['seconds']:.1f} s; item ids in {out.with_suffix('.json')}")
     return info
 
-# %% ../nbs/09_cli.ipynb #c036
-ABLATIONS = {'ours': [], 'ours-no-llm': ['--no-llm'], 'ours-no-vae': ['--no-vae'], 'ours-no-time': ['--no-time'],
-             'ours-no-repeat': ['--no-repeat'],
-             'ours-random-adapter': ['--adapter-init', 'random'],               # the text adapter without its whitening start
-             'ours-weak-vae': ['--recon-weight', '0.1', '--free-bits', '0']}    # the VAE of the earlier defaults (it collapses)
-DETERMINISTIC = ('pop', 'itemknn', 'markov', 'content')   # no seed changes their scores: the benchmark runs them once
-_RECIPE = ['--hidden', '128', '--latent', '64', '--epochs', '60', '--patience', '10', '--lr', '5e-3', '--batch-size', '64', '--dropout', '0.3']
-BENCH_OPTIONS = {  # train options of the rows per data set, chosen on validation NDCG@10 only (benchmarks/tuning*.md)
-    'ml-100k': _RECIPE, 'ml-latest-small': _RECIPE, 'online-retail': _RECIPE,
-    # amazon-office: ours (and its ablations) run with the CLI's defaults; each neural baseline with its best setting of the
-    # same grid of --hidden x --dropout that ours was given (benchmarks/tuning-amazon-office.md)
-    'amazon-office': {'ours': [], 'sasrec': ['--hidden', '128', '--dropout', '0.2'], 'gru4rec': ['--hidden', '128', '--dropout', '0.5'],
-                      'lstm4rec': ['--hidden', '128', '--dropout', '0.5'], 'text_sasrec': ['--hidden', '64', '--dropout', '0.2']},
-}
-
-def bench_options(dataset:str, model:str) -> list:
-    "The `train` options of a benchmark row: one list per data set, or per model (ablations take the options of 'ours')."
-    o = BENCH_OPTIONS.get(dataset, [])
-    if isinstance(o, dict): o = o.get(model, o.get('ours', []) if model in ABLATIONS else o.get('*', []))
-    return list(o)
-
-def _row_seeds(model:str, seeds) -> list:
-    "The seeds a model runs on: all of them, or the first only for a deterministic baseline."
-    return list(seeds[:1] if model in DETERMINISTIC else seeds)
-
-def _bench_models(spec:str) -> list:
-    if spec == 'all': return list(ABLATIONS) + list(BASELINES)
-    names = [m.strip() for m in spec.split(',') if m.strip()]
-    bad = [m for m in names if m not in ABLATIONS and m not in BASELINES]
-    if bad: raise CLIError(f"unknown model(s) {bad}; choose from {', '.join(list(ABLATIONS) + list(BASELINES))} or 'all'")
-    return names
-
-def bench_argv(dataset:str, model:str, seed:int, out:str, threads:int=1, data_dir:str|None=None, extra=()) -> list:
-    "The `interest-llm` arguments of one benchmark row."
-    base = ['train', '--dataset', dataset, '--model', 'ours' if model in ABLATIONS else model, *ABLATIONS.get(model, []),
-            '--seed', str(seed), '--baselines', 'none', '--threads', str(threads), '--no-progress', '--out', out]
-    return base + (['--data-dir', data_dir] if data_dir else []) + bench_options(dataset, model) + list(extra)
-
 # %% ../nbs/09_cli.ipynb #c038
-def _load_results(path) -> list:
-    p = Path(path)
-    return json.loads(p.read_text()) if p.exists() else []
-
-@contextlib.contextmanager
-def _locked(path):
-    "Exclusive lock (a `.lock` file beside `path`) around a read-modify-write of the results file."
-    import fcntl
-    with open(f"{path}.lock", 'w') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
-
-def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|None=None) -> dict:
-    "The stored row of a finished benchmark run (with the per-user test ranks of `run`/test_ranks.csv.gz, for paired tests)."
-    t = metrics['timing']
-    rk = Path(run) / 'test_ranks.csv.gz' if run else None
-    ranks = pd.read_csv(rk, dtype={'user_id': str}) if rk and rk.exists() else None
-    return dict(dataset=metrics['dataset'], model=model, seed=metrics['seed'], protocol=metrics['protocol'],
-                test={k: v for k, v in metrics['test'].items() if '@' in k and not isinstance(v, dict)},
-                test_masked=metrics['test'].get('masked'), valid=metrics['valid'],
-                train_s_per_epoch=t.get('train_s_per_epoch'), eval_s=t.get('eval_s'), time_to_best_s=t.get('time_to_best_s'),
-                epochs_run=t.get('epochs_run'), best_epoch=t.get('best_epoch'), total_s=t.get('total_s'), wall_s=wall_s, cpu_s=t.get('cpu_s'),
-                peak_rss_mb=metrics['peak_rss_mb'], latent=metrics.get('latent'), threads=metrics.get('threads'), model_config=metrics.get('model_config'),
-                train_config={k: metrics['train_config'][k] for k in ('epochs', 'batch_size', 'lr', 'patience', 'max_len')} if metrics.get('train_config') else None,
-                command='interest-llm ' + shlex.join(argv), finished=datetime.datetime.now().isoformat(timespec='seconds'),
-                load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count(),
-                test_users_sha1=None if ranks is None else hashlib.sha1('\n'.join(ranks['user_id']).encode()).hexdigest(),
-                test_ranks=None if ranks is None else ranks['rank'].tolist())
-
 def cmd_benchmark(args, log=print) -> list:
-    "The `benchmark` command: run rows (each in its own process), append them to --results, regenerate --markdown."
-    extra = [a for a in (args.extra or []) if a != '--']
-    if not args.report_only:
-        datasets, models = [d.strip() for d in args.dataset.split(',')], _bench_models(args.models)
-        seeds = [int(s) for s in args.seeds.split(',')]
-        for ds in datasets:
-            for model in models:
-                for seed in _row_seeds(model, seeds):
-                    done = any(r['dataset'] == ds and r['model'] == model and r['seed'] == seed for r in _load_results(args.results))
-                    if args.skip_done and done: log(f"skip {ds} {model} seed {seed} (in {args.results})"); continue
-                    out = str(Path(args.runs) / ds / f"{model}-seed{seed}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-                    argv = bench_argv(ds, model, seed, out, args.threads, args.data_dir, extra)
-                    log(f"row: interest-llm {shlex.join(argv)}")
-                    t = time.perf_counter()
-                    p = subprocess.run([sys.executable, '-c', 'from interest_llm.cli import main; main()', *argv])
-                    if p.returncode != 0: log(f"row failed with exit status {p.returncode}: {ds} {model} seed {seed}"); continue
-                    row = bench_row(json.loads((Path(out) / 'metrics.json').read_text()), model, argv, time.perf_counter() - t, out)
-                    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-                    with _locked(args.results):          # several benchmark processes may share one results file
-                        rows = [r for r in _load_results(args.results) if not (r['dataset'] == ds and r['model'] == model and r['seed'] == seed)]
-                        _write_json(rows + [row], args.results)
-                    log(f"  ndcg@10 {row['test']['ndcg@10']:.4f}  {row['train_s_per_epoch'] or 0:.1f} s/epoch  peak {row['peak_rss_mb']:.0f} MB")
-                    Path(args.markdown).write_text(benchmarks_markdown(_load_results(args.results)))
-    rows = _load_results(args.results)
-    Path(args.markdown).write_text(benchmarks_markdown(rows))
-    log(f"{args.markdown}: {len(rows)} rows from {args.results}")
-    return rows
-
-# %% ../nbs/09_cli.ipynb #c040
-PEER = dict(source='PEERS.md: RecBole 1.2.1 GRU4Rec on ml-100k, same protocol, 2-core CPU, 2 threads', ndcg10=0.0481, hr10=0.1039,
-            mrr10=0.0312, s_per_epoch=105.0, time_to_best_min=63.0, hidden=128, embedding=64)
-
-def _agg(rows, key, sub=None):
-    v = [(r.get(sub) or {}).get(key) if sub else r.get(key) for r in rows]
-    v = [x for x in v if x is not None]
-    if len(v) == 1: return float(v[0]), float('nan')      # one seed: no spread to report
-    return mean_std(v) if v else (float('nan'), float('nan'))
-
-def _summary(rows) -> list:
-    out = []
-    for (ds, model) in dict.fromkeys((r['dataset'], r['model']) for r in rows):
-        rs = sorted([r for r in rows if r['dataset'] == ds and r['model'] == model], key=lambda r: r['seed'])
-        out.append(dict(dataset=ds, model=model, rows=rs, seeds=[r['seed'] for r in rs],
-                        **{k: _agg(rs, k, 'test') for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20')},
-                        valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'), masked_ndcg10=_agg(rs, 'ndcg@10', 'test_masked'),
-                        **{k: _agg(rs, k) for k in ('train_s_per_epoch', 'eval_s', 'time_to_best_s', 'peak_rss_mb', 'epochs_run', 'wall_s', 'load_avg_5min')}))
-    return out
-
-# %% ../nbs/09_cli.ipynb #c041
-def _ms(x, d=4):
-    "'mean ± std'; the bare value for one seed (std is NaN); '—' when nothing was measured."
-    if x[0] != x[0]: return '—'
-    return f"{x[0]:.{d}f}" if x[1] != x[1] else f"{x[0]:.{d}f} ± {x[1]:.{d}f}"
-
-def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
-                        extras:str|None='benchmarks', # folder whose *.md sections (tracker, distributed, ...) are appended
-                       ) -> str:
-    "BENCHMARKS.md from the stored benchmark rows."
-    L = ['# Benchmarks', '', 'Generated by `python scripts/benchmark.py` (= `interest-llm benchmark`) from `benchmarks/results.json`; '
-         'do not edit by hand. Every row is one `interest-llm train` process (`--threads 1`, `--baselines none`) whose exact '
-         'command is listed under its table; the figures are test-set values of the model selected on validation NDCG@10.', '',
-         f"Protocol: {PROTOCOL} — chronological leave-one-out, every item ranked, previously seen items kept, ties broken "
-         "pessimistically; `NDCG@10 masked` is the masked variant (the user's previously seen items removed from the ranking; "
-         "'—' for rows run before baselines reported it). Mean ± sample standard deviation over the seeds listed (a bare figure: one seed); "
-         f"{', '.join(DETERMINISTIC)} do not depend on the seed and run once. Peak memory is the row process's max RSS. "
-         "`load avg` is the machine's 5-minute load average when the row finished: rows may run side by side (one torch thread "
-         "each, e.g. two `benchmark` processes on a 2-core machine), so a load near the core count means no other work; "
-         "above it, seconds are upper bounds of what a quiet machine gives.", '']
-    summ = _summary(rows)
-    for ds in dict.fromkeys(s['dataset'] for s in summ):
-        S = sorted([s for s in summ if s['dataset'] == ds], key=lambda s: -s['ndcg@10'][0])
-        L += [f'## {ds}', '', '| model | seeds | NDCG@10 | HR@10 | MRR@10 | NDCG@20 | NDCG@10 masked | valid NDCG@10 | train s/epoch | epochs | time to best (s) | eval s | peak RSS MB | load avg |',
-              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
-        for s in S:
-            L.append(f"| {s['model']} | {','.join(map(str, s['seeds']))} | {_ms(s['ndcg@10'])} | {_ms(s['hr@10'])} | {_ms(s['mrr@10'])} | "
-                     f"{_ms(s['ndcg@20'])} | {_ms(s['masked_ndcg10'])} | {_ms(s['valid_ndcg10'])} | {_ms(s['train_s_per_epoch'], 2)} | {_ms(s['epochs_run'], 1)} | "
-                     f"{_ms(s['time_to_best_s'], 1)} | {_ms(s['eval_s'], 2)} | {s['peak_rss_mb'][0]:.0f} | "
-                     f"{'—' if s['load_avg_5min'][0] != s['load_avg_5min'][0] else format(s['load_avg_5min'][0], '.1f')} |")
-        L += ['', 'Commands (one per row; the data folder was `$INTEREST_LLM_DATA`):', '']
-        L += [f"- {s['model']}: " + '; '.join(f"`{r['command']}`" for r in s['rows']) for s in S] + ['']
-        notes = {}                                      # e.g. rows recovered from a run folder: say which and why
-        for s in S:
-            for r in s['rows']:
-                if r.get('note'): notes.setdefault(r['note'], []).append(f"{s['model']} seed {r['seed']}")
-        L += [f"Note on {', '.join(v)}: {k}." for k, v in notes.items()] + ([''] if notes else [])
-        if ds == 'ml-100k': L += _peer_section(S)
-        if ds == 'amazon-office': L += _text_targets_section(S, ds)
-        L += _latent_section(S)
-        L += _paired_section(S) + _missing_section(ds, S)
-    for extra in sorted(Path(extras).glob('*.md')) if extras else []:  # other measurements, each with its own command
-        L += [extra.read_text().strip(), '']
-    return '\n'.join(L) + '\n'
-
-# %% ../nbs/09_cli.ipynb #c042
-BENCH_SEEDS = (0, 1, 2)   # the matrix: every model of ABLATIONS and BASELINES on these seeds (deterministic ones on the first)
-
-def _missing_section(ds:str, S, seeds=BENCH_SEEDS) -> list:
-    "The rows of the full matrix not yet run on `ds`, and the one command that runs them."
-    have = {(s['model'], r['seed']) for s in S for r in s['rows']}
-    miss = {m: [x for x in _row_seeds(m, seeds) if (m, x) not in have] for m in _bench_models('all')}
-    miss = {m: v for m, v in miss.items() if v}
-    if not miss: return []
-    return [f'### Not yet run on {ds}', '', f"{sum(map(len, miss.values()))} rows of the matrix (every model, seeds "
-            f"{','.join(map(str, seeds))}) are missing: " + '; '.join(f"{m} seed{'s' if len(v) > 1 else ''} {','.join(map(str, v))}" for m, v in miss.items()) + '. '
-            f"They run with `python scripts/benchmark.py --dataset {ds} --models all --seeds {','.join(map(str, seeds))} --skip-done`.", '']
-
-def _peer_section(S) -> list:
-    "Targets against RecBole's GRU4Rec (PEERS.md) and our best baseline, each marked met / not met."
-    ours = next((s for s in S if s['model'] == 'ours'), None)
-    if ours is None: return []
-    base = [s for s in S if s['model'] in BASELINES]
-    best = max(base, key=lambda s: s['ndcg@10'][0]) if base else None
-    n, sp, ttb = ours['ndcg@10'][0], ours['train_s_per_epoch'][0], ours['time_to_best_s'][0] / 60
-    mc = ours['rows'][0].get('model_config') or {}
-    hid, k = mc.get('hidden_dim', mc.get('hidden')), len(ours['seeds'])
-    few = '' if k >= 3 else f' ({k} seed{"s" if k > 1 else ""} only: provisional)'
-    mark = lambda ok: ('**met**' if ok else '**not met**') + few
-    L = ['### Against RecBole (PEERS.md) and our baselines', '', f"Peer: {PEER['source']}: test NDCG@10 {PEER['ndcg10']}, "
-         f"{PEER['s_per_epoch']:.0f} s/epoch, {PEER['time_to_best_min']:.0f} min to its best validation epoch (hidden {PEER['hidden']}).", '',
-         '| target | required | ours (mean over seeds) | status |', '|---|---|---|---|',
-         f"| NDCG@10 ≥ 1.10 × RecBole GRU4Rec | ≥ {1.1 * PEER['ndcg10']:.4f} | {n:.4f} | {mark(n >= 1.1 * PEER['ndcg10'])} |"]
-    if best: L.append(f"| NDCG@10 ≥ 1.10 × our best baseline ({best['model']}, {best['ndcg@10'][0]:.4f}) | ≥ {1.1 * best['ndcg@10'][0]:.4f} | {n:.4f} | {mark(n >= 1.1 * best['ndcg@10'][0])} |")
-    else: L.append("| NDCG@10 ≥ 1.10 × our best baseline | (no baseline rows yet) | — | not evaluated |")
-    L += [f"| training s/epoch ≤ 1/10 of RecBole's (hidden {hid} vs {PEER['hidden']}) | ≤ {PEER['s_per_epoch'] / 10:.1f} s | {sp:.2f} s | {mark(sp <= PEER['s_per_epoch'] / 10)} |",
-          f"| time to best validation ≤ 1/5 of RecBole's | ≤ {PEER['time_to_best_min'] / 5:.1f} min | {ttb:.2f} min | {mark(ttb <= PEER['time_to_best_min'] / 5)} |", '',
-          f"RecBole used 2 threads, our rows 1 thread. Baselines run so far: {', '.join(s['model'] for s in base) or 'none'}.", '']
-    return L
-
-ID_SEQ_BASELINES = ('sasrec', 'gru4rec', 'lstm4rec')   # the ID-only sequence baselines of the text targets
-
-def _text_targets_section(S, ds:str) -> list:
-    "Targets of the text pathway: ours against the strongest ID-only sequence baseline and against every baseline, masked and not, and ours - ours-no-llm."
-    by = {s['model']: s for s in S}
-    ours = by.get('ours')
-    if ours is None: return []
-    few = '' if len(ours['seeds']) >= 3 else f" ({len(ours['seeds'])} seed{'s' if len(ours['seeds']) > 1 else ''} only: provisional)"
-    mark = lambda ok: ('**met**' if ok else '**not met**') + few
-    L = [f'### Does the text pathway earn its place on {ds}?', '',
-         '| target | other model | required | ours | status |', '|---|---|---|---|---|']
-    for key, label in (('ndcg@10', 'NDCG@10'), ('masked_ndcg10', 'NDCG@10 masked')):
-        n = ours[key][0]
-        for name, pool, f in (('strongest ID-only sequence baseline', ID_SEQ_BASELINES, 1.25), ('best baseline (all, text-only included)', tuple(BASELINES), 1.10)):
-            cand = [by[m] for m in pool if m in by and by[m][key][0] == by[m][key][0]]
-            if not cand: L.append(f"| {label} ≥ {f:.2f} × {name} | (not run) | — | {n:.4f} | not evaluated |"); continue
-            b = max(cand, key=lambda s: s[key][0])
-            L.append(f"| {label} ≥ {f:.2f} × {name} | {b['model']} {b[key][0]:.4f} | ≥ {f * b[key][0]:.4f} | {n:.4f} | {mark(n >= f * b[key][0])} |")
-    nl = by.get('ours-no-llm')
-    if nl is not None:
-        seeds = sorted(set(ours['seeds']) & set(nl['seeds']))
-        (va, ha), (vb, hb) = _per_user_ndcg(ours['rows'], seeds), _per_user_ndcg(nl['rows'], seeds)
-        if seeds and len(ha | hb) == 1 and va.shape == vb.shape:
-            pb = paired_bootstrap(va, vb, n=1000)
-            L.append(f"| ours − ours-no-llm > 0, 95% interval above 0 | ours-no-llm {nl['ndcg@10'][0]:.4f} | interval > 0 | "
-                     f"{pb['diff']:+.4f} [{pb['lo']:+.4f}, {pb['hi']:+.4f}] | {mark(pb['lo'] > 0)} |")
-    return L + ['']
-
-def _latent_section(S) -> list:
-    "Active units and KL of the latent interest z (best epoch, validation histories) for the rows that recorded them."
-    L = []
-    for s in S:
-        lat = [r['latent'] for r in s['rows'] if r.get('latent')]
-        if not lat: continue
-        au, kl, Z = [l['active_units'] for l in lat], [l['kl'] for l in lat], lat[0]['latent_dim']
-        L.append(f"| {s['model']} | {len(lat)} | {np.mean(au):.1f} / {Z} | {min(au)}–{max(au)} | {np.mean(kl):.3f} |")
-    if not L: return []
-    return (['### The latent interest z', '', 'Active units (Burda et al.: Var over inputs of the posterior mean > 0.01) and KL(q(z|h) || N(0, I)) '
-             'summed over dimensions, on the validation histories at the selected epoch; mean over the seeds that recorded them.', '',
-             '| model | seeds | active units | range | KL (nats) |', '|---|---|---|---|---|'] + L + [''])
-
-# %% ../nbs/09_cli.ipynb #7047b21a
-def _per_user_ndcg(rows, seeds) -> tuple:
-    "Per-user NDCG@10 averaged over `seeds` (rows with stored ranks), and the users' fingerprint."
-    rs = [r for r in rows if r['seed'] in seeds and r.get('test_ranks')]
-    v = np.mean([metrics_from_ranks(np.asarray(r['test_ranks']), (10,), reduce=False)['ndcg@10'] for r in rs], 0)
-    return v, {r['test_users_sha1'] for r in rs}
-
-def _paired_section(S, ref:str='ours', n:int=1000) -> list:
-    "Paired bootstrap of `ref` against every other model of one data set, on the seeds both ran."
-    a = next((s for s in S if s['model'] == ref), None)
-    if a is None or not any(r.get('test_ranks') for r in a['rows']): return []
-    L = [f'### Paired bootstrap: {ref} against each model', '',
-         f'Per-user NDCG@10 averaged over the seeds both models ran; {n} resamples of the users; 95% percentile interval of the '
-         f'difference in mean NDCG@10 ({ref} minus the other model). p = share of resamples where {ref} is not ahead.', '',
-         '| other model | seeds | users | difference | 95% interval | p |', '|---|---|---|---|---|---|']
-    for b in S:
-        seeds = sorted(set(a['seeds']) & set(b['seeds'])) if b['model'] not in DETERMINISTIC else a['seeds']
-        if b is a or not seeds or not any(r.get('test_ranks') for r in b['rows']): continue
-        (va, ha), (vb, hb) = _per_user_ndcg(a['rows'], seeds), _per_user_ndcg(b['rows'], seeds if b['model'] not in DETERMINISTIC else b['seeds'])
-        if len(ha | hb) != 1 or va.shape != vb.shape: continue          # not the same users in the same order
-        pb = paired_bootstrap(va, vb, n=n)
-        L.append(f"| {b['model']} | {','.join(map(str, seeds))} | {pb['users']} | {pb['diff']:+.4f} | "
-                 f"[{pb['lo']:+.4f}, {pb['hi']:+.4f}] | {pb['p']:.3f} |")
-    return L + ['']
+    "The `benchmark` command: `benchmark.run_matrix` with the command's options."
+    try: return run_matrix(args.dataset, args.models, [int(s) for s in args.seeds.split(',')], args.results, args.markdown, args.runs,
+                           args.threads, args.data_dir, args.extra, args.skip_done, args.report_only, log)
+    except BenchmarkError as e: raise CLIError(str(e)) from None
+    except ValueError as e: raise CLIError(f"--seeds {args.seeds!r}: {e}") from None
 
 # %% ../nbs/09_cli.ipynb #c044
 COMMANDS = dict(train=cmd_train, evaluate=cmd_evaluate, recommend=cmd_recommend, embed=cmd_embed, benchmark=cmd_benchmark)
@@ -771,7 +600,8 @@ def main(argv:list|None=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
-    try: result = COMMANDS[args.command](args)
+    log = lambda *a, **k: print(*a, **k, flush=True)     # a line reaches a log file as soon as it is printed, not when a buffer fills
+    try: result = COMMANDS[args.command](args, log=log)
     except (CLIError, RunFolderError) as e:                 # one line, no traceback
         print(f"interest-llm: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         raise SystemExit(2)

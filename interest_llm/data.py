@@ -9,8 +9,8 @@ __all__ = ['REQUIRED_COLUMNS', 'OPTIONAL_COLUMNS', 'PAD', 'PRODUCT_CODE', 'EMBED
            'kcore', 'describe_interactions', 'embedded_dir', 'load_embedded', 'SplitData', 'catalogue_fingerprint',
            'leave_one_out', 'train_windows', 'SeqDataset', 'collate_batch', 'make_loader', 'clean', 'validate_items',
            'cache_dir', 'get_data_dir', 'safe_extract', 'download_movielens', 'load_ml100k', 'load_ml1m',
-           'load_ml_latest_small', 'load_amazon', 'load_recbole', 'load_table', 'load_dataset', 'temporal_split',
-           'plot_overview']
+           'load_ml_latest_small', 'load_amazon', 'load_recbole', 'load_table', 'positional_time', 'load_dataset',
+           'temporal_split', 'plot_overview']
 
 # %% ../nbs/00_data.ipynb #c004
 import os, io, re, csv, json, gzip, html, difflib, hashlib, shutil, tarfile, zipfile, tempfile, warnings
@@ -1056,6 +1056,19 @@ def _map_columns(df, columns, required, path):
     if lack: raise ValueError(f"{path}: no column for " + ', '.join(f"{c!r}{_suggest(c, df.columns)}" for c in lack)
                               + f"; pass columns={{'{lack[0]}': '<file column>'}}; columns present: {list(df.columns)}")
     return df
+
+# %% ../nbs/00_data.ipynb #c128q
+def positional_time(interactions:pd.DataFrame, # cleaned log with int64 `timestamp`
+                    limit:int=10**6, # seconds after 1970-01-01 below which no real log starts (about 11.6 days)
+                   ) -> str|None:
+    "A sentence saying why the timestamps cannot be Unix seconds (positions or counters), or None when they can."
+    t = interactions['timestamp']
+    if not len(t) or t.max() >= limit or t.min() < 0: return None
+    d = interactions.sort_values(['user', 'timestamp'], kind='stable').groupby('user', sort=False)['timestamp'].diff().dropna()
+    what = ('positions (each user\'s events numbered 0, 1, 2, ... without gaps)' if len(d) and bool((d == 1).all())
+            else 'counters (positions or day/hour numbers), not Unix seconds')
+    return (f"timestamps run from {int(t.min())} to {int(t.max())}: as Unix seconds every event would fall in the first "
+            f"{max(1, -(-int(t.max()) // 86400))} day(s) of January 1970, so they look like {what}")
 
 # %% ../nbs/00_data.ipynb #c130
 DATASETS = ('online-retail', 'online-retail-raw', 'ml-100k', 'ml-1m', 'ml-latest-small', 'ml-100k-recbole', 'amazon-office', 'simulated')

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from .data import SplitData, make_loader
 from .train import (target_ranks, metrics_from_ranks, ranking_metrics, model_ranks, evaluate_model,
-                                history_exclude)
+                                history_exclude, model_device, to_device)
 
 # %% auto #0
 __all__ = ['per_user_metrics', 'sampled_ranks', 'sampled_metrics', 'classification_metrics', 'classification_eval', 'mean_std',
@@ -59,7 +59,8 @@ def sampled_metrics(model, # anything with score(batch)
     "HR/NDCG/MRR@K against the split's saved negatives (protocol `sampled-N-uniform`)."
     if split.negatives is None: raise ValueError("split has no saved negatives: build it with leave_one_out(..., n_negatives=100)")
     if isinstance(model, nn.Module): model.eval()
-    ranks = torch.cat([sampled_ranks(model.score(b), b['target'], b['negatives'])
+    dev = model_device(model)                      # batches follow the model (CPU or GPU); ranks come back to the CPU
+    ranks = torch.cat([sampled_ranks(model.score(to_device(b, dev)).cpu(), b['target'], b['negatives'])
                        for b in make_loader(split, stage, batch_size=batch_size, max_len=max_len, shuffle=False)])
     return metrics_from_ranks(ranks, ks, reduce=not per_user)
 
@@ -86,9 +87,9 @@ def classification_eval(model, split:SplitData, stage:str='test', threshold:floa
     "`classification_metrics` on (target, saved negatives) pairs scored by `model`."
     if split.negatives is None: raise ValueError("split has no saved negatives: build it with leave_one_out(..., n_negatives=100)")
     if isinstance(model, nn.Module): model.eval()
-    pos, neg = [], []
+    pos, neg, dev = [], [], model_device(model)
     for b in make_loader(split, stage, batch_size=batch_size, max_len=max_len, shuffle=False):
-        s = model.score(b).float()
+        s = model.score(to_device(b, dev)).float().cpu()
         pos.append(s.gather(1, b['target'][:, None])[:, 0]); neg.append(s.gather(1, b['negatives']))
     return classification_metrics(torch.cat(pos).numpy(), torch.cat(neg).numpy(), threshold)
 

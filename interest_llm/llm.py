@@ -307,7 +307,9 @@ def _forward_batch(self:TextEncoder, seqs:list) -> torch.Tensor:
                           None if self._pos_ok else False).float().cpu()
 TextEncoder._forward_batch = _forward_batch
 
-def _encode(self:TextEncoder, texts:list, batch_size:int|None=None, progress:bool|None=None) -> torch.Tensor:
+def _encode(self:TextEncoder, texts:list, batch_size:int|None=None,
+            progress=None, # True/False: a progress bar; None: a bar only on a terminal; a callable(done, total): called after every batch (for logs)
+           ) -> torch.Tensor:
     "Vectors of `texts` (N, D) float32, in input order (an ordinary tensor, usable in autograd)."
     from tqdm import tqdm
     texts = _check_texts(texts)
@@ -316,12 +318,14 @@ def _encode(self:TextEncoder, texts:list, batch_size:int|None=None, progress:boo
     for i, s in enumerate(ids):
         if not s: raise ValueError(f"texts[{i}] ({texts[i]!r}) has no tokens; give it some text (e.g. the item id)")
     order, bs = np.argsort([len(s) for s in ids], kind='stable'), batch_size or self.batch_size
-    out = None
-    for st in tqdm(range(0, len(texts), bs), desc='encoding', unit='batch', disable=not _use_bar(self.progress if progress is None else progress)):
+    out, report = None, progress if callable(progress) else None
+    bar = report is None and _use_bar(self.progress if progress is None else progress)
+    for st in tqdm(range(0, len(texts), bs), desc='encoding', unit='batch', disable=not bar):
         idx = order[st:st + bs]
         v = self._forward_batch([ids[i] for i in idx])
         if out is None: out = torch.empty(len(texts), v.shape[1])
         out[torch.as_tensor(idx)] = v
+        if report: report(min(st + bs, len(texts)), len(texts))
     self.dim, self.n_encoded, self.n_calls = out.shape[1], self.n_encoded + len(texts), self.n_calls + 1
     return out
 TextEncoder.encode = _encode
@@ -426,7 +430,7 @@ def embed_texts(texts:list, # the exact texts to embed
                 cache_dir:str|Path|None=None, # cache root (see `default_cache_dir`)
                 use_cache:bool=True, # False: always encode, store nothing
                 model:str|Path|None=None, # model for the default encoder
-                progress:bool|None=None, # progress bar (None: only on a terminal)
+                progress=None, # progress bar (None: only on a terminal), or a callable(done, total) after every batch
                 **encoder_kwargs, # settings of the default encoder (pooling, max_length, ...)
                ) -> np.ndarray:
     "Vectors (N, D) float32 of `texts`, encoding only those not already cached for this encoder identity."

@@ -52,7 +52,7 @@ class ModelConfig:
     n_experts: int = 1           # whitening experts of the TextAdapter (UniSRec uses 8)
     adapter_dropout: float = 0.1 # dropout on the LLM vectors inside the adapter
     adapter_init: str = 'whiten' # 'whiten': the adapter starts as PCA whitening of the catalogue's LLM vectors; 'random'
-    seed: int = 0                # seed of the negative-sampling generator
+    neg_seed: int = 0            # seed of the model's own sampler (negatives of loss='bce'); the CLI sets it from --seed
 
     def __post_init__(self):
         if self.item_repr is None: self.item_repr = 'both' if self.text_dim else 'id'
@@ -70,6 +70,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d:dict):
         "Build from a dict, rejecting unknown keys by name; configs saved before the repeat term (or the whitening init) existed load without it."
+        d = dict(d)
+        if 'seed' in d and 'neg_seed' not in d: d['neg_seed'] = d.pop('seed')   # configs saved before the rename
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown ModelConfig keys: {sorted(unknown)}")
         return cls(**{'repeat': False, 'adapter_init': 'random', **d})
@@ -81,7 +83,7 @@ def _initial_adapter(cfg:ModelConfig, x:torch.Tensor)->TextAdapter:
     "The TextAdapter at initialisation: PCA whitening of the catalogue vectors x (N, D) when `adapter_init='whiten'` allows it, else random."
     E = cfg.emb_dim
     if cfg.adapter_init == 'whiten' and E <= cfg.text_dim and len(x) > E:       # whitening to E dims needs N > E and E <= D
-        ad = TextAdapter.from_whitening(x, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout, seed=cfg.seed)
+        ad = TextAdapter.from_whitening(x, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout, seed=cfg.neg_seed)
         if torch.isfinite(ad.W).all() and torch.isfinite(ad.b).all(): return ad
         warnings.warn("the catalogue's text vectors are (nearly) degenerate, so they cannot be whitened: the adapter starts random")
     return TextAdapter(cfg.text_dim, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout)
@@ -125,7 +127,7 @@ class InterestModel(nn.Module):
         self.item_ids = None if item_ids is None else np.asarray(item_ids).astype(str)
         if self.item_ids is not None and len(self.item_ids) != cfg.n_items + 1:
             raise ValueError(f"item_ids must have n_items+1 = {cfg.n_items + 1} entries (with '<pad>' first), got {len(self.item_ids)}")
-        self._gen = torch.Generator().manual_seed(cfg.seed)
+        self._gen = torch.Generator().manual_seed(cfg.neg_seed)
 
 # %% ../nbs/05_model.ipynb #c012
 @patch

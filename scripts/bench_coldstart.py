@@ -2,7 +2,7 @@
 """Cold-start benchmark: protocol `cold-items-10pct` (nbs/07_evaluate.ipynb) on a real data set, written to benchmarks/coldstart-<dataset>.md.
 
 Per seed: 10% of the catalogue is drawn as cold items and removed from every training part (validation and test events
-stay); two models are trained with the benchmark recipe (`cli.bench_options`, early stopping on validation NDCG@10):
+stay); two models are trained with the benchmark recipe (`benchmark.bench_options`, early stopping on validation NDCG@10):
 the ID-only model (`--no-llm`) and our text+ID model. Test metrics (full ranking, unmasked) are reported separately for
 users whose test target is cold and for the rest, for three scorers: the ID-only model, the text+ID model as trained,
 and the text+ID model with the cold items scored from their text alone (`evaluate.text_only_cold`).
@@ -16,7 +16,8 @@ BENCHMARKS.md appends benchmarks/*.md, so `python scripts/benchmark.py --report-
 import argparse, json, sys, time
 from pathlib import Path
 import numpy as np, torch
-from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from, bench_options
+from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from
+from interest_llm.benchmark import bench_options
 from interest_llm.evaluate import holdout_items, cold_start_metrics, text_only_cold, mean_std, peak_rss_mb
 from interest_llm.train import fit
 from interest_llm.baselines import Content

@@ -107,7 +107,7 @@ def markdown(ds:str, grid:str, seed:int, rows:list, command:str, note:str='') ->
     L = [f"## Tuning on {ds} (validation only)", '',
          f"Every model got the same budget: the grid `{grid}` on seed {seed}, each point one `interest-llm train` run "
          f"with early stopping on validation NDCG@10. The benchmark rows of {ds} run with the options of `BENCH_OPTIONS` in "
-         f"cli.py, shown with every row in BENCHMARKS.md. No test figure was read to choose. Command: `python scripts/tune.py {command}`.", '',
+         f"interest_llm/benchmark.py, shown with every row in BENCHMARKS.md. No test figure was read to choose. Command: `python scripts/tune.py {command}`.", '',
          '| model | best valid NDCG@10 | chosen options |', '|---|---:|---|']
     L += [f"| {m} | {r['valid']:.4f} | `{r['options']}` |" for m, r in best.items()]
     if note: L += ['', note]

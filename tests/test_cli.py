@@ -111,7 +111,7 @@ def test_generic_file_with_column_mapping(tmp_path, tiny_llm, cache):
     m = main(['train', '--interactions', str(tmp_path / 'log.csv'), '--items', str(tmp_path / 'items.csv'), '--user-col', 'customer',
               '--item-col', 'sku', '--time-col', 'when', '--text-col', 'title', '--quick', '--llm-model', tiny_llm,
               '--baselines', 'none', '--out', str(tmp_path / 'run')])
-    assert m['dataset'] == 'file' and m['data']['n_users'] == 40 and m['baselines'] == {}
+    assert m['dataset'] == 'log' and m['data']['n_users'] == 40 and m['baselines'] == {}   # named after the file
     with pytest.raises(SystemExit): main(['train', '--interactions', str(tmp_path / 'log.csv'), '--user-col', 'client', '--quick'])
 
 def test_embed(tmp_path, tiny_llm, cache):
