@@ -22,6 +22,7 @@ __all__ = ['BASELINES', 'train_sequences', 'item_counts', 'Pop', 'user_item_matr
 from .data import SplitData, make_loader
 from .train import TrainConfig, TrainResult, fit, model_ranks, metrics_from_ranks, evaluate_model
 from .llm import TextAdapter
+from .model import ce_chunked
 
 # %% ../nbs/08_baselines.ipynb #c011
 def train_sequences(split:SplitData) -> list:
@@ -206,11 +207,13 @@ def _score_last(model, batch):
     return model.logits(h[torch.arange(len(h)), batch['lengths'] - 1])      # (B, n_items+1)
 
 def _seq_forward(model, batch):
-    "Teacher-forced CE over every position with a target (> 0)."
+    "Teacher-forced CE over every position with a target (> 0); dot-product scorers share our model's chunked CE (no logits kept)."
     h = model.encode(batch['items'], batch['lengths'])                     # (B, T, d)
     m = batch['targets'] > 0
     if not m.any(): raise ValueError("training batch has no targets (all positions are padding)")
-    logits = model.logits(h[m])                                             # (N, n_items+1)
+    if type(model).logits is SeqRecBase.logits:                             # h @ E^T + b: the fused chunked CE of notebook 05
+        return dict(loss=ce_chunked(h[m], model.item_emb.weight, model.item_bias, batch['targets'][m]), n_targets=int(m.sum()))
+    logits = model.logits(h[m])                                             # (N, n_items+1), e.g. TextSASRec's cosine scores
     return dict(loss=F.cross_entropy(logits, batch['targets'][m]), n_targets=int(m.sum()))
 
 SeqRecBase.forward = _seq_forward
