@@ -76,8 +76,8 @@ def _model_options(p):
     g.add_argument('--cell', default='lstm', choices=('lstm', 'gru', 'rnn'), help="recurrent cell (default: lstm)")
     g.add_argument('--dropout', type=float, help="dropout inside the model (default: the model's own)")
     g.add_argument('--beta', type=float, help="weight of the KL term (default: the model's own)")
-    g.add_argument('--loss', choices=('ce', 'bce'), help="training loss: softmax cross-entropy over the whole catalogue (ce, the default) or "
-                   "the article's BCE against --n-neg sampled negatives (bce: cheaper per step on large catalogues)")
+    g.add_argument('--loss', choices=('ce', 'bce', 'sampled'), help="training loss: softmax cross-entropy over the whole catalogue (ce, the default), "
+                   "the article's BCE against --n-neg sampled negatives (bce), or a sampled softmax over --n-neg uniform negatives per batch with the log-Q correction (sampled); the sampled losses are cheaper per step on large catalogues")
     g.add_argument('--n-neg', type=int, help="sampled negatives per position with --loss bce (default: 100)")
     g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0.05)")
     g.add_argument('--adapter-init', choices=('whiten', 'random'), help="start of the text adapter: PCA whitening of the catalogue's vectors (whiten, the default) or random")

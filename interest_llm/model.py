@@ -47,8 +47,9 @@ class ModelConfig:
     recon_weight: float = 1.0    # weight of the VAE reconstruction term (next item's text vector from z alone, cosine): the decoder needs z
     free_bits: float = 0.05      # minimum KL per latent dimension (nats): the first 0.05 nats of every dimension are free
     max_len: int = 50            # longest history the model reads (recommend keeps the most recent max_len)
-    loss: str = 'ce'             # 'ce': softmax over all items; 'bce': sigmoid vs n_neg sampled negatives
-    n_neg: int = 100             # negatives per position for loss='bce'
+    loss: str = 'ce'             # 'ce': softmax over all items; 'bce': sigmoid vs n_neg sampled negatives; 'sampled': sampled softmax, log-Q corrected
+    n_neg: int = 100             # negatives per position for loss='bce'; negatives per batch, shared by its positions, for 'sampled'
+    sampler: str = 'uniform'     # proposal q of loss='sampled': 'uniform' or 'popularity' (training counts, set by `set_item_counts`)
     n_experts: int = 1           # whitening experts of the TextAdapter (UniSRec uses 8)
     adapter_dropout: float = 0.1 # dropout on the LLM vectors inside the adapter
     adapter_init: str = 'whiten' # 'whiten': the adapter starts as PCA whitening of the catalogue's LLM vectors; 'random'
@@ -60,7 +61,9 @@ class ModelConfig:
         if self.item_repr not in ('text', 'id', 'both'): raise ValueError(f"item_repr must be 'text', 'id' or 'both', got {self.item_repr!r}")
         if self.item_repr != 'id' and not self.text_dim: raise ValueError(f"item_repr={self.item_repr!r} needs text_dim (LLM features)")
         if self.combine not in ('sum', 'concat'): raise ValueError(f"combine must be 'sum' or 'concat', got {self.combine!r}")
-        if self.loss not in ('ce', 'bce'): raise ValueError(f"loss must be 'ce' or 'bce', got {self.loss!r}")
+        if self.loss not in ('ce', 'bce', 'sampled'): raise ValueError(f"loss must be 'ce', 'bce' or 'sampled', got {self.loss!r}")
+        if self.sampler not in ('uniform', 'popularity'): raise ValueError(f"sampler must be 'uniform' or 'popularity', got {self.sampler!r}")
+        if self.n_neg < 1: raise ValueError(f"n_neg must be >= 1, got {self.n_neg}")
         if self.adapter_init not in ('whiten', 'random'): raise ValueError(f"adapter_init must be 'whiten' or 'random', got {self.adapter_init!r}")
         if self.max_len < 1: raise ValueError(f"max_len must be >= 1, got {self.max_len}")
 
@@ -247,34 +250,61 @@ def add_repeat(self:InterestModel, s:torch.Tensor, # (B, N+1) scores at each row
     return s.index_put((b, it), self.W_r(h)[b, k], accumulate=True)
 
 # %% ../nbs/05_model.ipynb #c020
+class _FusedCE(torch.autograd.Function):
+    "Sum over rows of softmax CE against all items, chunked; the gradient is formed chunk by chunk in the forward pass."
+    @staticmethod
+    def forward(ctx, u, E_all, bias, targets, r, i, v, chunk, want_grad):
+        E1, b1, total = E_all[1:], bias[1:], u.new_zeros(())                   # (N, E), (N,): no padding column
+        if want_grad: gu, gE, gb = torch.zeros_like(u), torch.zeros_like(E1), torch.zeros_like(b1)
+        gv = torch.zeros_like(v) if v is not None else None
+        for a in range(0, len(u), chunk):
+            u_c, t_c = u[a:a + chunk], targets[a:a + chunk] - 1
+            s = torch.addmm(b1, u_c, E1.T)                                     # (c, N) logits of the chunk
+            sel = None
+            if v is not None:
+                sel = ((r >= a) & (r < a + len(u_c))).nonzero()[:, 0]
+                s.index_put_((r[sel] - a, i[sel] - 1), v[sel], accumulate=True)  # + sparse extra scores
+            rows = torch.arange(len(u_c), device=u.device)
+            st, m = s[rows, t_c], s.max(1).values                              # target logit, row max (c,)
+            s.sub_(m[:, None]).exp_()                                          # exp(s - m): one pass, in place
+            z = s.sum(1)
+            total = total + (m + z.log() - st).sum()                           # logsumexp - target logit
+            if want_grad:
+                s.div_(z[:, None]); s[rows, t_c] -= 1                          # dL/ds = softmax - onehot, (c, N)
+                gu[a:a + len(u_c)] = s @ E1; gE.addmm_(s.T, u_c); gb += s.sum(0)
+                if sel is not None: gv[sel] = s[r[sel] - a, i[sel] - 1]
+        if want_grad: ctx.save_for_backward(gu, gE, gb, gv if gv is not None else u.new_zeros(0))
+        return total
+
+    @staticmethod
+    def backward(ctx, g):
+        gu, gE, gb, gv = ctx.saved_tensors
+        pad = lambda x: torch.cat([x.new_zeros((1,) + x.shape[1:]), x])         # padding row/entry: zero gradient
+        return gu * g, pad(gE) * g, pad(gb) * g, None, None, None, (gv * g if gv.numel() else None), None, None
+
 def ce_chunked(u:torch.Tensor, # (M, E) user interests at the target positions
                E_all:torch.Tensor, # (N+1, E) item representations
                bias:torch.Tensor, # (N+1,) item biases
                targets:torch.Tensor, # (M,) target item indices (>= 1)
-               chunk:int=1024, # rows per chunk
+               chunk:int=1024, # rows per chunk (at most; see max_cells)
                extra:tuple|None=None, # optional sparse scores (rows (P,), items (P,), values (P,)) added to the logits
+               max_cells:int=2**26, # a chunk's logits hold at most this many floats (fewer rows on large catalogues)
               )->torch.Tensor:
-    "Mean softmax cross-entropy over all items (padding excluded), chunked with activation checkpointing."
-    def part(u_c, E_all, bias, t_c, r_c, i_c, v_c):
-        s = u_c @ E_all[1:].T + bias[1:]                                  # (c, N) without the padding column
-        if v_c is not None: s = s.index_put((r_c, i_c - 1), v_c, accumulate=True)   # + sparse extra scores
-        return (torch.logsumexp(s, -1) - s.gather(1, (t_c - 1)[:, None])[:, 0]).sum()
-    total = u.new_zeros(())
-    for a in range(0, len(u), chunk):
-        r = i = v = None
-        if extra is not None:
-            sel = (extra[0] >= a) & (extra[0] < a + chunk)
-            r, i, v = extra[0][sel] - a, extra[1][sel], extra[2][sel]
-        total = total + checkpoint(part, u[a:a + chunk], E_all, bias, targets[a:a + chunk], r, i, v, use_reentrant=False)
-    return total / max(len(u), 1)
+    "Mean softmax cross-entropy over all items (padding excluded), chunked; each chunk's gradient is formed at once."
+    chunk = max(1, min(chunk, max_cells // max(len(E_all) - 1, 1)))
+    r, i, v = extra if extra is not None else (None, None, None)
+    want = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in (u, E_all, bias, v))
+    return _FusedCE.apply(u, E_all, bias, targets, r, i, v, chunk, want) / max(len(u), 1)
+
 
 # %% ../nbs/05_model.ipynb #c021
 @patch
 def prediction_loss(self:InterestModel, u_m, E_all, t_m, logits_m=None,
                     rep_m=None): # sparse repeat scores (rows, items, values) of the M positions (ignored when logits_m is given)
-    "Softmax CE (or BCE vs sampled negatives) at the M target positions: u_m (M, E), t_m (M,)."
+    "Softmax CE (or BCE vs sampled negatives, or sampled softmax) at the M target positions: u_m (M, E), t_m (M,)."
     if self.cfg.loss == 'ce':
         return F.cross_entropy(logits_m, t_m) if logits_m is not None else ce_chunked(u_m, E_all, self.item_bias, t_m, extra=rep_m)
+    if self.cfg.loss == 'sampled': return self.sampled_softmax(u_m, E_all, t_m, rep_m)
     negs = torch.randint(1, self.cfg.n_items + 1, (len(t_m), self.cfg.n_neg), generator=self._gen).to(t_m.device)  # (M, K)
     pos = (u_m * E_all[t_m]).sum(-1) + self.item_bias[t_m]                                  # (M,)
     neg = torch.einsum('me,mke->mk', u_m, E_all[negs]) + self.item_bias[negs]               # (M, K)
@@ -285,6 +315,37 @@ def prediction_loss(self:InterestModel, u_m, E_all, t_m, logits_m=None,
     l_pos = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos))
     l_neg = (F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction='none') * valid).sum() / valid.sum().clamp(min=1)
     return l_pos + l_neg
+
+@patch
+def set_item_counts(self:InterestModel, counts): # (n_items+1,) training events per item (index 0 ignored)
+    "Counts behind `sampler='popularity'`: the proposal is q_i = (count_i + 1) / sum_j (count_j + 1), i >= 1."
+    c = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
+    if c.shape != (self.cfg.n_items + 1,): raise ValueError(f"counts must be (n_items+1,) = ({self.cfg.n_items + 1},), got {tuple(c.shape)}")
+    if (c < 0).any() or not torch.isfinite(c).all(): raise ValueError("counts must be finite and >= 0")
+    q = c + 1; q[0] = 0
+    self.register_buffer('proposal', (q / q.sum()).float().to(self.item_bias.device), persistent=False)
+
+@patch
+def sampled_softmax(self:InterestModel, u_m, E_all, t_m, rep_m=None):
+    "Softmax over {target} + n_neg negatives drawn from q (shared by the M rows), every logit minus log q; hits of the target dropped."
+    K, dev = self.cfg.n_neg, t_m.device
+    if self.cfg.sampler == 'uniform':
+        negs = torch.randint(1, self.cfg.n_items + 1, (K,), generator=self._gen).to(dev)              # (K,)
+        logq_t, logq_n = u_m.new_full(t_m.shape, -math.log(self.cfg.n_items)), u_m.new_full((K,), -math.log(self.cfg.n_items))
+    else:
+        q = getattr(self, 'proposal', None)
+        if q is None: raise ValueError("sampler='popularity' needs the training counts: call model.set_item_counts(counts) first (fit does)")
+        negs = torch.multinomial(q.cpu(), K, replacement=True, generator=self._gen).to(dev)            # (K,)
+        logq_t, logq_n = q[t_m].log(), q[negs].log()
+    pos = (u_m * E_all[t_m]).sum(-1) + self.item_bias[t_m]                                  # (M,)
+    neg = u_m @ E_all[negs].T + self.item_bias[negs]                                        # (M, K)
+    if rep_m is not None:                                                                   # + the repeat term of seen items
+        rows = torch.arange(len(t_m), device=dev)
+        pos = pos + sparse_lookup(rep_m, rows, t_m, self.cfg.n_items)
+        neg = neg + sparse_lookup(rep_m, rows[:, None].expand_as(neg), negs[None].expand_as(neg), self.cfg.n_items)
+    logits = torch.cat([(pos - logq_t)[:, None], (neg - logq_n).masked_fill(negs[None] == t_m[:, None], float('-inf'))], 1)
+    return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+
 
 # %% ../nbs/05_model.ipynb #c022
 @patch
@@ -335,12 +396,22 @@ def score(self:InterestModel, batch:dict, # eval batch: items, gaps, lengths
           bias:torch.Tensor|None=None, # (N+1,) item biases to score with (default: the model's)
          )->torch.Tensor:
     "Logits (B, n_items+1) at the last real position of each row (with the repeat term); column 0 is -inf."
-    E_own = self.item_embeddings()                                       # (N+1, E)
+    E_own = self.scoring_items()                                         # (N+1, E)
     out = self.encode(batch['items'], batch.get('lengths'), batch.get('gaps'), sample=False, E_all=E_own)
     L = out['lengths']
     u, h = at_last(out['u'], L), at_last(out['h'], L)                    # (B, E), (B, H)
     s = self.logits(u, E_own if E_all is None else E_all, bias)          # (B, N+1)
     return self.add_repeat(s, h, batch['items'], L)
+
+@patch
+def scoring_items(self:InterestModel)->torch.Tensor:
+    "`item_embeddings()`, cached outside training and autograd while no parameter or buffer has changed (in place or replaced)."
+    if self.training or torch.is_grad_enabled(): return self.item_embeddings()
+    key = tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers()))
+    cache = getattr(self, '_scoring_cache', None)
+    if cache is None or cache[0] != key: self._scoring_cache = cache = (key, self.item_embeddings())
+    return cache[1]
+
 
 # %% ../nbs/05_model.ipynb #c032
 @patch

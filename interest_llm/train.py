@@ -20,7 +20,7 @@ __all__ = ['CKPT_FORMAT', 'RESUME_FREE', 'target_ranks', 'metrics_from_ranks', '
            'save_tensors', 'load_tensors', 'model_config', 'save_model', 'load_model_weights', 'optimizer_to_safe',
            'optimizer_from_safe', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'TrainResult',
            'apply_kl_warmup', 'record_epoch', 'train_and_schedule', 'nonfinite_stop', 'should_stop',
-           'latent_diagnostics', 'fit', 'plot_history']
+           'latent_diagnostics', 'train_item_counts', 'fit', 'plot_history']
 
 # %% ../nbs/06_train.ipynb #c010
 def _as_exclude(exclude, B:int, device) -> torch.Tensor|None:
@@ -192,9 +192,11 @@ def model_ranks(model, # anything with score(batch) -> (B, n_items+1)
                 batch_size:int=256, # users per batch
                 max_len:int=50, # most recent items fed to the model
                 progress:bool|None=None, # tqdm bar (None: only on a terminal)
+                max_cells:int=2**25, # at most this many scores at once: fewer users per batch on a large catalogue
                ) -> tuple: # (users (U,) int64, ranks (U,) int64)
-    "Full-ranking target ranks of every evaluation user of `stage`."
+    "Full-ranking target ranks of every evaluation user of `stage`, in batches of users: never a users x items matrix."
     if stage not in ('valid', 'test'): raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+    batch_size = max(1, min(batch_size, max_cells // (split.n_items + 1)))       # (rows, n_items+1) scores per batch
     was_training = getattr(model, 'training', False)
     if isinstance(model, nn.Module): model.eval()
     users, ranks, dev = [], [], model_device(model)
@@ -448,6 +450,13 @@ def latent_diagnostics(model, split) -> dict|None:
     f = getattr(model, 'latent_stats', None)
     return f(split) if callable(f) else None
 
+# %% ../nbs/06_train.ipynb #x081s
+def train_item_counts(split) -> np.ndarray:
+    "(n_items+1,) events per item in the training parts of `split` (index 0, padding, is 0): the popularity proposal of a sampled softmax."
+    seqs = [split.train_seq(u) for u in range(split.n_users)]
+    return np.bincount(np.concatenate(seqs) if seqs else np.zeros(0, np.int64), minlength=split.n_items + 1)
+
+
 # %% ../nbs/06_train.ipynb #x082
 def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and score(batch)
         split, # SplitData
@@ -458,6 +467,7 @@ def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and
     cfg = cfg or TrainConfig()
     if cfg.resume and not cfg.checkpoint_dir: raise ValueError("resume=True needs checkpoint_dir")
     seed_everything(cfg.seed)
+    if getattr(getattr(model, 'cfg', None), 'sampler', None) == 'popularity': model.set_item_counts(train_item_counts(split))  # sampled-softmax proposal
     opt, ckpt = make_optimizer(model, cfg), cfg.checkpoint_dir
     sched = make_scheduler(opt, cfg)
     meta = load_checkpoint(ckpt, model, opt, sched, cfg) if cfg.resume and os.path.exists(os.path.join(ckpt, 'last.json')) else None
