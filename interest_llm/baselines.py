@@ -276,10 +276,7 @@ class TextSASRec(SASRec):
         del self.item_emb                                                 # no id table: items are their text
         self.cfg = SeqRecConfig('text_sasrec', self.n_items, dim, n_blocks=n_blocks, n_heads=n_heads, max_len=max_len, dropout=dropout)
         self.register_buffer('text_emb', text_emb.clone())
-        x = text_emb[1:]                                                  # the catalogue, without padding
-        ok = dim <= x.shape[1] and len(x) > dim                           # PCA whitening to `dim` needs N > dim <= D
-        self.adapter = (TextAdapter.from_whitening(x, dim, n_experts, dropout) if ok else TextAdapter(x.shape[1], dim, n_experts, dropout))
-        if not torch.isfinite(self.adapter.W).all(): self.adapter = TextAdapter(x.shape[1], dim, n_experts, dropout)
+        self.adapter, _ = TextAdapter.start(text_emb[1:], dim, n_experts, dropout)   # whitening of the catalogue, as our model starts
         self.temperature = temperature
     def item_vectors(self):
         "e_i for every item, (n_items+1, dim); row 0 zero."

@@ -551,6 +551,15 @@ class TextAdapter(nn.Module):
             ad.W[1:] += 1e-3 * W.abs().mean() * torch.randn(ad.W[1:].shape, generator=g)
         return ad
 
+    @classmethod
+    def start(cls, x, out_dim:int, n_experts:int=1, dropout:float=0.0, seed:int=0) -> tuple:
+        "`(adapter, whitened)`: the whitening start of `x` (N, D) when it exists (N > out_dim <= D, finite), else a random start."
+        if out_dim <= x.shape[1] and len(x) > out_dim:                   # PCA whitening to out_dim dims needs N > out_dim <= D
+            ad = cls.from_whitening(x, out_dim, n_experts=n_experts, dropout=dropout, seed=seed)
+            if torch.isfinite(ad.W).all() and torch.isfinite(ad.b).all(): return ad, True
+        return cls(x.shape[1], out_dim, n_experts, dropout), False
+
+
 # %% ../nbs/01_llm.ipynb #c081
 def tokenize_catalogue(texts:list, # item texts (e.g. aligned with item_ids[1:])
                        tokenizer, # a transformers tokenizer

@@ -53,7 +53,7 @@ class ModelConfig:
     n_experts: int = 1           # whitening experts of the TextAdapter (UniSRec uses 8)
     adapter_dropout: float = 0.1 # dropout on the LLM vectors inside the adapter
     adapter_init: str = 'whiten' # 'whiten': the adapter starts as PCA whitening of the catalogue's LLM vectors; 'random'
-    neg_seed: int = 0            # seed of the model's own sampler (negatives of loss='bce'); the CLI sets it from --seed
+    neg_seed: int = 0            # seed of the model's own sampler (negatives of loss='bce' and 'sampled'); the CLI sets it from --seed
 
     def __post_init__(self):
         if self.item_repr is None: self.item_repr = 'both' if self.text_dim else 'id'
@@ -84,12 +84,10 @@ class ModelConfig:
 # %% ../nbs/05_model.ipynb #c009w
 def _initial_adapter(cfg:ModelConfig, x:torch.Tensor)->TextAdapter:
     "The TextAdapter at initialisation: PCA whitening of the catalogue vectors x (N, D) when `adapter_init='whiten'` allows it, else random."
-    E = cfg.emb_dim
-    if cfg.adapter_init == 'whiten' and E <= cfg.text_dim and len(x) > E:       # whitening to E dims needs N > E and E <= D
-        ad = TextAdapter.from_whitening(x, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout, seed=cfg.neg_seed)
-        if torch.isfinite(ad.W).all() and torch.isfinite(ad.b).all(): return ad
-        warnings.warn("the catalogue's text vectors are (nearly) degenerate, so they cannot be whitened: the adapter starts random")
-    return TextAdapter(cfg.text_dim, E, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout)
+    if cfg.adapter_init != 'whiten': return TextAdapter(cfg.text_dim, cfg.emb_dim, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout)
+    ad, whitened = TextAdapter.start(x, cfg.emb_dim, n_experts=cfg.n_experts, dropout=cfg.adapter_dropout, seed=cfg.neg_seed)
+    if not whitened: warnings.warn("the catalogue's text vectors are (nearly) degenerate or too few to whiten to emb_dim: the adapter starts random")
+    return ad
 
 # %% ../nbs/05_model.ipynb #c010
 class InterestModel(nn.Module):
