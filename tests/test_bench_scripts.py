@@ -49,3 +49,25 @@ def test_tracker_script_reports_every_path_and_the_window():
     assert paths == ['observe (state only)', 'update -> top-10 list', 'update -> top-10 DataFrame', 'update_many, batches of 64']
     # the repeat window holds the last max_len (50) items at most, so work per event stays bounded
     assert [l.split('window ')[1] for l in out.splitlines() if 'prior events' in l and 'window' in l] == ['2 items)', '50 items)', '50 items)']
+
+def test_main_job_timer_reads_the_jobs_own_lines(tmp_path):
+    "scripts/time_main_job.py reads the stage times from the progress lines of a real run's log, and writes its section."
+    sys.path.insert(0, str(REPO / 'scripts'))
+    import time_main_job as tmj
+    log = tmp_path / 'train.log'
+    with open(log, 'w') as f:
+        p = subprocess.run([sys.executable, '-c', 'from interest_llm.cli import main; main()', 'train', '--dataset', 'simulated', '--quick',
+                            '--baselines', 'pop,gru4rec', '--epochs', '3', '--patience', '3', '--out', str(tmp_path / 'run')],
+                           stdout=f, stderr=subprocess.PIPE, text=True, timeout=600, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    st = tmj._stage_times(log.read_text())
+    assert st['ours_epochs'] == 3 and st['gru4rec_epochs'] == 3 and st['embed_s'] >= 0 and st['ours_stop'] == 'max epochs'
+    assert {'baseline_pop_s', 'baseline_gru4rec_s', 'ours_train_s', 'ours_valid_s'} <= set(st)
+    m = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
+    r = dict(command='interest-llm train', wall_s=75.0, install_s=None, fresh_venv=False, empty_cache=True, load_before=(0.1, 0, 0),
+             load_after=(1.9, 0, 0), cpus=2, python='3', torch=m['torch'], threads=m['threads'], peak_rss_mb=m['peak_rss_mb'],
+             test_ndcg10=m['test']['ndcg@10'], test_hr10=m['test']['hr@10'], baselines={k: v['test']['ndcg@10'] for k, v in m['baselines'].items()},
+             commit='abc1234', finished='2026-11-30 12:00', **st)
+    md = tmj.markdown(r)
+    assert md.startswith('## The main job') and '| baseline gru4rec (3 epochs) |' in md and '1 min 15 s' in md
+    assert f"ours {m['test']['ndcg@10']:.4f}" in md

@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Time the main job as a new user meets it: a fresh virtual environment, `pip install torch==2.13.0 .`, an empty
+embedding cache, then `interest-llm train` with no options. Writes benchmarks/main-job.{json,md} (BENCHMARKS.md
+appends the .md section; the README quotes the .json).
+
+    python scripts/time_main_job.py                 # the measurement (run it on an otherwise idle machine)
+    python scripts/time_main_job.py --reuse-venv V  # skip the install: time `interest-llm train` from the venv V
+    python scripts/time_main_job.py --report-only   # rewrite the .md from the .json
+
+The install is timed too but reported apart: it depends on the network and pip's cache, the training does not.
+The machine's load average is recorded before and after; a figure measured above a load of about 1 on top of the
+job itself is an upper bound.
+"""
+import argparse, json, os, platform, re, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / 'benchmarks' / 'main-job'
+
+def _stage_times(log:str) -> dict:
+    "Seconds of the stages, read from the job's own progress lines."
+    out = {}
+    m = re.search(r'text vectors: \(\d+, \d+\) from .* in ([\d.]+) s', log)
+    if m: out['embed_s'] = float(m.group(1))
+    ep = re.findall(r'^epoch +(\d+)/\d+ .*\(([\d.]+)\+([\d.]+) s\)', log, re.M)
+    if ep: out.update(ours_epochs=len(ep), ours_train_s=sum(float(a) for _, a, _ in ep), ours_valid_s=sum(float(b) for _, _, b in ep))
+    for name, secs in re.findall(r'^baseline (\S+) +test ndcg@10 [\d.]+ +hr@10 [\d.]+ +\(([\d.]+) s\)', log, re.M):
+        out[f'baseline_{name}_s'] = float(secs)
+    bep = re.findall(r'^baseline gru4rec epoch', log, re.M)
+    if bep: out['gru4rec_epochs'] = len(bep)
+    m = re.search(r'^best epoch (\d+) \(([^)]*)\)', log, re.M)
+    if m: out.update(ours_best_epoch=int(m.group(1)), ours_stop=m.group(2))
+    return out
+
+def measure(reuse_venv:str|None) -> dict:
+    work = Path(tempfile.mkdtemp(prefix='main-job-'))
+    env = dict(os.environ, INTEREST_LLM_CACHE=str(work / 'cache'), HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', MPLBACKEND='Agg')
+    for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): env.pop(k, None)      # the user's default: torch picks the threads
+    install_s = None
+    if reuse_venv: venv = Path(reuse_venv)
+    else:
+        venv = work / 'venv'
+        t = time.perf_counter()
+        subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+        subprocess.run(f'. {venv}/bin/activate && pip install -q torch==2.13.0 {ROOT}', shell=True, check=True, env=env, executable='/bin/bash')
+        install_s = time.perf_counter() - t
+    load0 = os.getloadavg()
+    t = time.perf_counter()
+    with open(work / 'train.log', 'w') as f:
+        p = subprocess.run([str(venv / 'bin' / 'interest-llm'), 'train', '--out', str(work / 'run')], cwd=work, env=env,
+                           stdout=f, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t
+    load1 = os.getloadavg()
+    log = (work / 'train.log').read_text()
+    if p.returncode != 0: sys.exit(f"interest-llm train failed (exit {p.returncode}); log: {work / 'train.log'}\n{log[-2000:]}")
+    m = json.loads((work / 'run' / 'metrics.json').read_text())
+    res = dict(command='interest-llm train', wall_s=wall, install_s=install_s, fresh_venv=not reuse_venv, empty_cache=True,
+               load_before=load0, load_after=load1, cpus=os.cpu_count(), python=platform.python_version(), torch=m['torch'],
+               threads=m['threads'], peak_rss_mb=m['peak_rss_mb'], test_ndcg10=m['test']['ndcg@10'], test_hr10=m['test']['hr@10'],
+               baselines={k: v['test']['ndcg@10'] for k, v in m['baselines'].items()},
+               commit=subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+               finished=time.strftime('%Y-%m-%d %H:%M'), **_stage_times(log))
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+def markdown(r:dict) -> str:
+    mins = lambda s: f"{int(s // 60)} min {s % 60:.0f} s"
+    base = ', '.join(f"{k} {v:.4f}" for k, v in sorted(r['baselines'].items(), key=lambda kv: -kv[1]))
+    L = ['## The main job (`interest-llm train`, no options)', '',
+         f"Measured with `python scripts/time_main_job.py` at commit {r['commit']} ({r['finished']} UTC): "
+         f"{'a fresh virtual environment (`pip install torch==2.13.0 .`), ' if r['fresh_venv'] else ''}an empty embedding cache, "
+         f"{r['cpus']} CPUs, torch {r['torch']} with {r['threads']} threads, load average {r['load_before'][0]:.1f} before and "
+         f"{r['load_after'][0]:.1f} after (the job itself adds about {r['threads']}).", '',
+         '| stage | seconds |', '|---|---:|',
+         f"| embedding the item texts (MiniLM, empty cache) | {r.get('embed_s', float('nan')):.1f} |",
+         f"| our model: {r.get('ours_epochs', '?')} epochs (best {r.get('ours_best_epoch', '?')}, {r.get('ours_stop', '?')}), training | {r.get('ours_train_s', float('nan')):.1f} |",
+         f"| our model: validation after every epoch | {r.get('ours_valid_s', float('nan')):.1f} |"]
+    L += [f"| baseline {k[9:-2]}" + (f" ({r['gru4rec_epochs']} epochs)" if k == 'baseline_gru4rec_s' and 'gru4rec_epochs' in r else '') + f" | {v:.1f} |"
+          for k, v in r.items() if k.startswith('baseline_') and k.endswith('_s')]
+    L += [f"| **total wall time** | **{r['wall_s']:.1f}** ({mins(r['wall_s'])}) |", '',
+          f"Test NDCG@10 (full ranking, unmasked): ours {r['test_ndcg10']:.4f}; baselines {base}. Peak memory {r['peak_rss_mb']:.0f} MB."
+          + (f" The install before it took {r['install_s']:.0f} s (pip's cache warm)." if r.get('install_s') else ''), '']
+    return '\n'.join(L)
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--reuse-venv', help='time `interest-llm train` from this existing venv (no install)')
+    ap.add_argument('--report-only', action='store_true', help='rewrite benchmarks/main-job.md from benchmarks/main-job.json')
+    a = ap.parse_args()
+    if a.report_only: r = json.loads(OUT.with_suffix('.json').read_text())
+    else:
+        r = measure(a.reuse_venv)
+        OUT.with_suffix('.json').write_text(json.dumps(r, indent=1) + '\n')
+    OUT.with_suffix('.md').write_text(markdown(r))
+    print(markdown(r))
