@@ -27,7 +27,7 @@ __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'COMMANDS',
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
-    'default': dict(epochs=100, patience=5, batch_size=128, lr=3e-3, hidden=64, emb_dim=64, latent=32, max_len=50, max_users=None,
+    'default': dict(epochs=100, patience=5, batch_size=64, lr=5e-3, hidden=64, emb_dim=64, latent=32, max_len=50, max_users=None,
                     baselines='pop,itemknn,markov,content,gru4rec'),
     'quick': dict(epochs=2, patience=1, batch_size=64, lr=3e-3, hidden=16, emb_dim=16, latent=8, max_len=20, max_users=200,
                   baselines='pop,markov'),
@@ -94,8 +94,8 @@ def _train_options(p):
     g.add_argument('--seed', type=int, default=0, help="seed of the model's initialisation and of the shuffling (default: 0)")
     g.add_argument('--epochs', type=int, help="maximum epochs, a generous bound: early stopping decides (default: 100; --quick: 2)")
     g.add_argument('--patience', type=int, help="early stopping: epochs without a validation NDCG@10 gain (default: 5; --quick: 1)")
-    g.add_argument('--batch-size', type=int, help="training windows per step (default: 128; --quick: 64)")
-    g.add_argument('--lr', type=float, help="AdamW learning rate (default: 3e-3; --quick: 3e-3)")
+    g.add_argument('--batch-size', type=int, help="training windows per step (default: 64; --quick: 64)")
+    g.add_argument('--lr', type=float, help="AdamW learning rate (default: 5e-3; --quick: 3e-3)")
     g.add_argument('--weight-decay', type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
     g.add_argument('--kl-warmup', type=int, default=0, help="KL annealing: the KL weight grows linearly to beta over this many epochs (default: 0, none)")
     g.add_argument('--scheduler', default='none', choices=('none', 'cosine'), help="learning-rate schedule (default: none)")
