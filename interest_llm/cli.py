@@ -27,9 +27,9 @@ __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'COMMANDS',
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
-    'default': dict(epochs=100, patience=5, batch_size=64, lr=5e-3, hidden=64, emb_dim=64, latent=32, max_len=50, max_users=None,
+    'default': dict(epochs=100, patience=5, batch_size=64, lr=5e-3, scheduler='plateau', hidden=64, emb_dim=64, latent=32, max_len=50, max_users=None,
                     baselines='pop,itemknn,markov,content,gru4rec'),
-    'quick': dict(epochs=2, patience=1, batch_size=64, lr=3e-3, hidden=16, emb_dim=16, latent=8, max_len=20, max_users=200,
+    'quick': dict(epochs=2, patience=1, batch_size=64, lr=3e-3, scheduler='none', hidden=16, emb_dim=16, latent=8, max_len=20, max_users=200,
                   baselines='pop,markov'),
 }
 CLI_DATASETS = tuple(d for d in DATASETS) + ('file',)
@@ -98,7 +98,7 @@ def _train_options(p):
     g.add_argument('--lr', type=float, help="AdamW learning rate (default: 5e-3; --quick: 3e-3)")
     g.add_argument('--weight-decay', type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
     g.add_argument('--kl-warmup', type=int, default=0, help="KL annealing: the KL weight grows linearly to beta over this many epochs (default: 0, none)")
-    g.add_argument('--scheduler', default='none', choices=('none', 'cosine'), help="learning-rate schedule (default: none)")
+    g.add_argument('--scheduler', choices=('none', 'cosine', 'plateau'), help="learning-rate schedule: none, cosine over --epochs, or plateau (halved after every epoch without a validation gain) (default: plateau; --quick: none)")
     g.add_argument('--baselines', help="comma list of baselines to compare with, or 'none' (default: pop,itemknn,markov,content,gru4rec; --quick: pop,markov)")
     g.add_argument('--threads', type=int, help="torch CPU threads (default: torch's choice)")
     _device_option(g)

@@ -89,7 +89,7 @@ class TrainConfig:
     lr: float = 1e-3               # AdamW learning rate
     weight_decay: float = 0.01     # decoupled weight decay on weight matrices (biases, norms, 1-d params: none)
     clip: float|None = 1.0         # max global gradient norm (None: no clipping)
-    scheduler: str = 'none'        # 'none' or 'cosine' (per-epoch cosine decay from lr to 0.1*lr over `epochs`)
+    scheduler: str = 'none'        # 'none', 'cosine' (per-epoch decay from lr to 0.1*lr over `epochs`) or 'plateau' (lr halved after an epoch without a validation gain)
     patience: int = 5              # early stopping: validations without a gain in `metric` before stopping
     metric: str = 'ndcg@10'        # validation metric for early stopping and model selection (PROTOCOL.md §8)
     ks: tuple = (10, 20)           # cut-offs reported at validation
@@ -103,7 +103,7 @@ class TrainConfig:
     kl_warmup: int = 0             # KL annealing: model.kl_scale = min(1, epoch / kl_warmup) (0: always 1)
 
     def __post_init__(self):
-        if self.scheduler not in ('none', 'cosine'): raise ValueError(f"scheduler must be 'none' or 'cosine', got {self.scheduler!r}")
+        if self.scheduler not in ('none', 'cosine', 'plateau'): raise ValueError(f"scheduler must be 'none', 'cosine' or 'plateau', got {self.scheduler!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1: raise ValueError("epochs, batch_size and patience must be >= 1")
         if self.lr <= 0: raise ValueError(f"lr must be > 0, got {self.lr}")
         self.ks = tuple(int(k) for k in self.ks)
@@ -129,6 +129,8 @@ def make_scheduler(opt, cfg:TrainConfig):
     "Per-epoch learning-rate schedule (or None)."
     if cfg.scheduler == 'cosine':
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=0.1 * cfg.lr)
+    if cfg.scheduler == 'plateau':                      # stepped by `fit` with the validation metric, after each validation
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode='max', factor=0.5, patience=0, threshold=0, min_lr=0.01 * cfg.lr)
     return None
 
 # %% ../nbs/06_train.ipynb #c033
@@ -428,7 +430,7 @@ def train_and_schedule(net, loader, opt, sched, cfg:TrainConfig, epoch:int, redu
     "One `train_epoch` (its terms passed through `reduce`, e.g. averaged over ranks), then the scheduler's step -> (terms, lr)."
     terms = train_epoch(net, loader, opt, cfg, desc=f'epoch {epoch}/{cfg.epochs}')
     lr = opt.param_groups[0]['lr']                                      # the rate this epoch trained with
-    if sched: sched.step()
+    if sched and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau): sched.step()   # a plateau schedule steps on validation
     return (reduce(terms) if reduce else terms), lr
 
 def nonfinite_stop(e:NonFiniteLoss, epoch:int, st:dict) -> tuple:
@@ -488,6 +490,7 @@ def fit(model:nn.Module, # any module with forward(batch) -> dict(loss, ...) and
         entry = dict(epoch=epoch, train=terms, valid=valid, lr=lr, train_s=t1 - t0, eval_s=time.perf_counter() - t1)
         if (lat := latent_diagnostics(model, split)) is not None: entry['latent'] = lat   # KL per dimension, active units
         best_sd = record_epoch(st, model, cfg, entry, best_sd)
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau): sched.step(valid[cfg.metric])
         if ckpt: save_checkpoint(ckpt, model, opt, sched, cfg, st)
         if on_epoch: on_epoch(st['history'][-1])
         if stop := should_stop(st, cfg): reason = stop; break
