@@ -136,6 +136,10 @@ def _outside_code(md, fn):
 def _has_image(cell):
     return any(k.startswith('image/') for o in cell.get('outputs', []) for k in o.get('data', {}))
 
+def _cap_html(cap):
+    "A figure caption as HTML: escaped, with its `code spans` as <code> (its $math$ is typeset by KaTeX on the page)."
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(cap, quote=False))
+
 def number_crossrefs(nb):
     """Quarto's cross-references, for the pages this script writes: display equations `$$...$$ {#eq-name}` are
     numbered in page order (KaTeX shows the number with `\\tag{N}`, an anchor `#eq-name` precedes them); code cells
@@ -157,7 +161,7 @@ def number_crossrefs(nb):
         if lab.startswith('fig-') and cap and _has_image(c) and 'il_remove_output' not in c.metadata.get('tags', []):
             n = figs.setdefault(lab, len(figs) + 1)
             cap_cell = nbformat.v4.new_markdown_cell(f'<div class="il-figcap" id="{lab}"><span class="il-figcap-num">'
-                                                     f'Figure {n}:</span> {html.escape(cap, quote=False)}</div>')
+                                                     f'Figure {n}:</span> {_cap_html(cap)}</div>')
             cap_cell['id'] = f'il-cap-{lab}'
             cells.append(cap_cell)
     nb.cells = cells

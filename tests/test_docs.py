@@ -579,6 +579,9 @@ def test_number_crossrefs_rule():
     cap = nb.cells[2]
     assert cap.cell_type == 'markdown' and 'id="fig-p"' in cap.source and 'Figure 1:' in cap.source
     assert 'P &lt;i&gt;' in cap.source and 'href="#eq-a">Equation&nbsp;1</a>' in cap.source
+    nb2 = nbformat.v4.new_notebook()
+    nb2.cells = [nbformat.v4.new_code_cell('p()', outputs=[img], metadata={'il_quarto': {'label': 'fig-c', 'fig-cap': 'run `start` first'}})]
+    rd.number_crossrefs(nb2); assert 'run <code>start</code> first' in nb2.cells[1].source
     assert len(nb.cells) == 5 and nb.cells[4].source == '@fig-q and @eq-zz'
 
 _PLOT = re.compile(r'\bplt\.(?:subplots|figure|show)\(|\bplot_history\(|\.plot\(|\bimshow\(')
