@@ -33,6 +33,9 @@ Debian's `libjs-katex` (`apt-get install -y libjs-katex`, found in /usr/share/ja
 (`<title>`) get a plain-text version of their math. Every page also gets: a search box over a client-side index of
 all pages (`_static/search_index.js`, works from `file://`), an on-page table of contents, previous/next links in
 sidebar order, styled fenced code blocks, and long lines that wrap (outputs) or scroll (code) instead of being cut.
+Quarto cross-references are rendered as Quarto does: `$$...$$ {#eq-name}` is numbered (`\tag`), a code cell
+with `#| label: fig-name` and `#| fig-cap: "..."` gets the caption "Figure N: ..." under its figure, and `@eq-name` /
+`@fig-name` become links "Equation N" / "Figure N" (numbered per page).
 API entries that nbdev documents twice (an explicit `show_doc` next to the one nbdev adds) are shown once, and
 markdown links inside `show_doc` parameter comments become real links.
 The exit status is non-zero when a notebook fails to render (or, with `--strict`, when the sidebar lists a missing
@@ -106,15 +109,76 @@ _re_qopt = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
 _re_dir = re.compile(r'^\s*#\s*\|')
 
 def _quarto_options(cell):
-    "Strip leading `#|` lines from a code cell; return the Quarto `key: value` options found there."
+    """Strip leading `#|` lines from a code cell; return the Quarto `key: value` options found there (values in lower
+    case; the values as written are kept in `cell.metadata['il_quarto']`, e.g. for `fig-cap`)."""
     lines = cell.source.splitlines()
-    opts, i = {}, 0
+    opts, raw, i = {}, {}, 0
     while i < len(lines) and (_re_dir.match(lines[i]) or not lines[i].strip()):
         m = _re_qopt.match(lines[i])
-        if m: opts[m.group(1)] = m.group(2).strip('"\'').lower()
+        if m:
+            v = m.group(2)
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in '"\'': v = v[1:-1]
+            opts[m.group(1)], raw[m.group(1)] = v.lower(), v
         i += 1
     cell.source = '\n'.join(lines[i:])
+    if raw: cell.metadata['il_quarto'] = raw
     return opts
+
+# ---------------------------------------------------------------------------------------------- cross-references
+_re_eq_label = re.compile(r'\$\$(?P<tex>(?:(?!\$\$).)+?)\$\$[ \t]*\{#(?P<label>eq-[\w-]*\w)\}', re.S)
+_re_xref = re.compile(r'\[@((?:eq|fig)-[\w-]*\w)\]|(?<![\w@/.-])@((?:eq|fig)-[\w-]*\w)')
+
+def _outside_code(md, fn):
+    "Apply `fn` to the parts of markdown `md` that are not fenced code blocks or code spans."
+    parts = re.split(r'(```.*?```|`[^`\n]*`)', md, flags=re.S)
+    return ''.join(p if i % 2 else fn(p) for i, p in enumerate(parts))
+
+def _has_image(cell):
+    return any(k.startswith('image/') for o in cell.get('outputs', []) for k in o.get('data', {}))
+
+def _cap_html(cap):
+    "A figure caption as HTML: escaped, with its `code spans` as <code> (its $math$ is typeset by KaTeX on the page)."
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(cap, quote=False))
+
+def number_crossrefs(nb):
+    """Quarto's cross-references, for the pages this script writes: display equations `$$...$$ {#eq-name}` are
+    numbered in page order (KaTeX shows the number with `\\tag{N}`, an anchor `#eq-name` precedes them); code cells
+    with `#| label: fig-name` and `#| fig-cap: "..."` get a caption "Figure N: ..." (anchor `#fig-name`) under their
+    output; `@eq-name` / `@fig-name` (or `[@eq-name]`) become links "Equation N" / "Figure N", as Quarto writes them.
+    Runs after `_translate_quarto` (which keeps the options as written in `metadata['il_quarto']`).
+    Returns `(labels, unresolved)`: `{label: number}` and the references that name no label of the page."""
+    import nbformat
+    eqs, figs, unresolved = {}, {}, []
+    def eq(m):
+        lab = m.group('label'); n = eqs.setdefault(lab, len(eqs) + 1)
+        return f'<span id="{lab}" class="il-eq-anchor"></span>$${m.group("tex").rstrip()} \\tag{{{n}}}$$'
+    cells = []
+    for c in nb.cells:
+        if c.cell_type == 'markdown': c.source = _outside_code(c.source, lambda p: _re_eq_label.sub(eq, p))
+        cells.append(c)
+        q = c.metadata.get('il_quarto', {}) if c.cell_type == 'code' else {}
+        lab, cap = q.get('label', ''), q.get('fig-cap', '')
+        if lab.startswith('fig-') and cap and _has_image(c) and 'il_remove_output' not in c.metadata.get('tags', []):
+            n = figs.setdefault(lab, len(figs) + 1)
+            cap_cell = nbformat.v4.new_markdown_cell(f'<div class="il-figcap" id="{lab}"><span class="il-figcap-num">'
+                                                     f'Figure {n}:</span> {_cap_html(cap)}</div>')
+            cap_cell['id'] = f'il-cap-{lab}'
+            cells.append(cap_cell)
+    nb.cells = cells
+    def ref(m, as_html=False):
+        lab = m.group(1) or m.group(2)
+        kind, n = ('Equation', eqs.get(lab)) if lab.startswith('eq-') else ('Figure', figs.get(lab))
+        if n is None: unresolved.append(lab); return m.group(0)
+        # a markdown link in markdown (mistune mangles inline <a> tags), an HTML link inside the caption's HTML block
+        return f'<a class="il-xref" href="#{lab}">{kind}&nbsp;{n}</a>' if as_html else f'[{kind}\u00a0{n}](#{lab})'
+    sub = lambda p: _re_xref.sub(ref, p)
+    sub_html = lambda p: _re_xref.sub(lambda m: ref(m, True), p)
+    for c in nb.cells:
+        if c.cell_type == 'markdown':
+            c.source = _outside_code(c.source, sub_html if str(c.get('id', '')).startswith('il-cap-') else sub)
+        for o in c.get('outputs', []):
+            if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = _outside_code(o.data['text/markdown'], sub)
+    return {**eqs, **figs}, unresolved
 
 _re_link_attrs = re.compile(r'\[([^\]\n]*)\]\(([^)\s]*)\)\{[^}\n]*\}')  # [text](url){target="_blank" ...}
 
@@ -186,6 +250,8 @@ nav.il-toc a{color:#2780e3;text-decoration:none}
 .jp-RenderedHTMLCommon table{display:block;overflow-x:auto;max-width:100%}
 .jp-Cell,.jp-Notebook{min-width:0;max-width:100%}
 .katex-display{overflow-x:auto;overflow-y:hidden;padding:.2em 0}
+.il-figcap{margin:.2em 0 1.4em;color:#444;font-size:.95em;text-align:center}.il-figcap-num{font-weight:600}
+a.il-xref{white-space:nowrap}
 @media (max-width:1200px){body{padding-right:0!important}nav.il-toc{display:none}}
 @media (max-width:900px){body{padding-left:0!important}nav.il-nav{position:static;width:auto;border-right:0}}
 </style>"""
@@ -394,6 +460,8 @@ def render_one(nb_path, out_file, site_title, toc):
     nb = nbformat.reads(nb2str(nb), as_version=4)
     dedupe_show_docs(nb)
     fm = _translate_quarto(nb)
+    labels, unresolved = number_crossrefs(nb)
+    if unresolved: print(f'warning: {Path(nb_path).name}: cross-references to no label of the page: {sorted(set(unresolved))}')
     title, desc = str(fm.get('title') or Path(nb_path).stem), str(fm.get('description') or '')
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
     head = f'# {title}' + (f'\n\n<div class="il-description">{markdown2html_mistune(desc)}</div>' if desc else '')
@@ -423,7 +491,8 @@ def render_one(nb_path, out_file, site_title, toc):
     body = decorate(body, Path(out_file).name, site_title, toc, title)
     Path(out_file).write_text(body, encoding='utf-8')
     return dict(notebook=str(Path(nb_path).relative_to(REPO)) if Path(nb_path).is_relative_to(REPO) else str(nb_path),
-                html=Path(out_file).name, title=title, description=desc, seconds=round(time.time() - t0, 2))
+                html=Path(out_file).name, title=title, description=desc, seconds=round(time.time() - t0, 2),
+                crossrefs=labels, unresolved_refs=sorted(set(unresolved)))
 
 _EXEC_HINT = ('\n  (nbdev_docs runs, out of order, every cell that contains an import statement, besides exported and'
               ' show_doc cells: keep imports in cells of their own.)')

@@ -148,6 +148,11 @@ window.addEventListener('load',function(){var im=[].slice.call(document.images);
   .forEach(function(n){n.remove()});var tx=cl.textContent||'';
  var re=/\\$\\$[^]*?\\$\\$|\\$[^$\\s](?:[^$\\n]*?[^$\\s])?\\$|\\\\\\(|\\\\\\[|\\\\begin\\{/g,raw=tx.match(re)||[];
  d.setAttribute('data-rawtex',JSON.stringify(raw.slice(0,8)));
+ /* Quarto cross-reference syntax left as text: a label {#eq-x} or a reference @eq-x / @fig-x that was not resolved */
+ var xr=tx.match(/\\{#(?:eq|fig)-[\\w-]+\\}|@(?:eq|fig)-[\\w-]+/g)||[];d.setAttribute('data-rawxref',JSON.stringify(xr.slice(0,8)));
+ d.setAttribute('data-eqtags',document.querySelectorAll('.katex-display .tag').length);
+ d.setAttribute('data-figcaps',JSON.stringify([].slice.call(document.querySelectorAll('.il-figcap')).map(function(e){
+  return [e.id,e.textContent.trim().slice(0,60)]})));
  d.setAttribute('data-katex',document.querySelectorAll('.katex').length);
  d.setAttribute('data-katexerr',document.querySelectorAll('.katex-error').length+(window.__ilKatexErrors||[]).length);
  d.setAttribute('data-navkatex',document.querySelectorAll('nav.il-nav .katex').length);
@@ -194,6 +199,37 @@ def has_math(nb):
     for c in nb['cells']:
         if c['cell_type'] == 'markdown' and pat.search(src(c)): return True
     return False
+
+_re_eq_lab = re.compile(r'\$\$(?:(?!\$\$).)+?\$\$[ \t]*\{#(eq-[\w-]*\w)\}', re.S)
+_re_ref = re.compile(r'(?<![\w@/.-])@((?:eq|fig)-[\w-]*\w)')
+
+def no_code(md):
+    "Markdown without fenced code blocks and code spans."
+    return re.sub(r'`[^`\n]*`', ' ', re.sub(r'(?s)```.*?```', ' ', md))
+
+def eq_labels(nb):
+    "Labels of numbered display equations (`$$...$$ {#eq-x}`) in the markdown cells, in order."
+    return [l for c in nb['cells'] if c['cell_type'] == 'markdown' for l in _re_eq_lab.findall(no_code(src(c)))]
+
+def fig_labels(nb):
+    "Labels of captioned figures (`#| label: fig-x` and `#| fig-cap:`) of shown code cells that hold a stored image."
+    out = []
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        d = cell_directives(c)
+        if d.get('label', '').startswith('fig-') and d.get('fig-cap') and any(
+                k.startswith('image/') for o in shown_outputs(c) for k in o.get('data', {})): out.append(d['label'])
+    return out
+
+def xrefs(nb):
+    "Every `@eq-x` / `@fig-x` reference of the markdown cells, stored markdown outputs and figure captions."
+    out = []
+    for c in nb['cells']:
+        texts = [src(c)] if c['cell_type'] == 'markdown' else [cell_directives(c).get('fig-cap', '')]
+        texts += [''.join(v) if isinstance(v, list) else v for o in c.get('outputs', [])
+                  for k, v in (o.get('data') or {}).items() if k == 'text/markdown']
+        out += [r for t in texts for r in _re_ref.findall(no_code(t))]
+    return out
 
 def api_headings(dom):
     "Ids of the show_doc headings on a rendered page (a rule, an optional source link, then the heading)."
@@ -301,6 +337,18 @@ def test_chapter_in_browser(nb_path, site, server, chromium_bin):
     raw = json.loads(probe['rawtex'])
     assert not raw, f'{page}: raw TeX in the rendered text: {raw}'
     assert int(probe['katexerr']) == 0, f"{page}: {probe['katexerr']} formulas KaTeX could not typeset"
+    # cross-references: numbered equations, captioned figures, no Quarto syntax left as text
+    assert json.loads(probe['rawxref']) == [], f"{page}: unrendered cross-reference syntax: {probe['rawxref']}"
+    eqs, figs = eq_labels(nb), fig_labels(nb)
+    assert int(probe['eqtags']) >= len(eqs), f"{page}: {probe['eqtags']} numbered equations shown, the notebook labels {len(eqs)}"
+    for lab in eqs: assert f'id="{lab}"' in dom, f'{page}: no anchor for {lab}'
+    caps = json.loads(probe['figcaps'])
+    assert [c[0] for c in caps] == figs, f'{page}: figure captions {caps}, the notebook captions {figs}'
+    for i, (lab, txt) in enumerate(caps, 1): assert txt.startswith(f'Figure {i}:'), f'{page}: caption {i} reads {txt!r}'
+    for lab in set(xrefs(nb)):
+        kind = 'Equation' if lab.startswith('eq-') else 'Figure'
+        assert re.search(rf'<a\b[^>]*href="#{re.escape(lab)}"[^>]*>{kind}(?:\s|&nbsp;|\u00a0)+\d+</a>', dom), \
+            f'{page}: reference @{lab} is not a link "{kind} N"'
     if has_math(nb) or '$' in title: assert int(probe['katex']) > 0, f'{page}: the notebook has math, the page typeset none'
     if '$' in title: assert int(probe['navkatex']) > 0, f'{page}: the title math is not typeset in the sidebar'
     # layout: fenced code blocks are boxed and separated from the next paragraph; no line is cut off at the right edge
@@ -498,3 +546,58 @@ def test_screenshot(probe_site, chromium_bin):
     im = Image.open(out/'shots'/'probe.png').convert('L')
     assert im.size == (1280, 2000)
     assert len(im.getcolors(256) or []) > 20 and im.getextrema()[0] < 100, 'screenshot looks blank'
+
+# ------------------------------------------------------------------------------------------- cross-references, figures
+ALL_NBS = sorted(NBS.glob('*.ipynb'))
+
+@pytest.mark.parametrize('nb_path', ALL_NBS, ids=lambda p: p.name)
+def test_crossrefs_resolve(nb_path):
+    "Labels are unique, every `@eq-`/`@fig-` reference names a label of its own notebook, every fig-cap has a fig- label."
+    nb = read_nb(nb_path)
+    labels = eq_labels(nb) + fig_labels(nb)
+    assert len(labels) == len(set(labels)), f'{nb_path.name}: duplicate labels {sorted({l for l in labels if labels.count(l) > 1})}'
+    bad = sorted(set(xrefs(nb)) - set(labels))
+    assert not bad, f'{nb_path.name}: references to no label of the notebook (Quarto shows them as ?@...): {bad}'
+    for c in nb['cells']:
+        d = cell_directives(c) if c['cell_type'] == 'code' else {}
+        if 'fig-cap' in d: assert d.get('label', '').startswith('fig-'), f"{nb_path.name}: cell {c.get('id')} has fig-cap without a fig- label"
+
+def test_number_crossrefs_rule():
+    "The renderer numbers equations and figures in page order and links the references; unknown ones are reported."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    img = nbformat.v4.new_output('display_data', data={'image/png': 'iVBORw0KGgo='})
+    nb.cells = [nbformat.v4.new_markdown_cell('By @eq-b and [@fig-p], not `@eq-b`.\n$$x$$\n$$a = 1$$ {#eq-a}\ntext $$b$$ {#eq-b}'),
+                nbformat.v4.new_code_cell('plot()', outputs=[img], metadata={'il_quarto': {'label': 'fig-p', 'fig-cap': 'P <i>, see @eq-a.'}}),
+                nbformat.v4.new_code_cell('plot()', outputs=[], metadata={'il_quarto': {'label': 'fig-q', 'fig-cap': 'no image'}}),
+                nbformat.v4.new_markdown_cell('@fig-q and @eq-zz')]
+    labels, unresolved = rd.number_crossrefs(nb)
+    assert labels == {'eq-a': 1, 'eq-b': 2, 'fig-p': 1} and unresolved == ['fig-q', 'eq-zz']
+    md0 = nb.cells[0].source
+    assert '[Equation\u00a02](#eq-b)' in md0 and '[Figure\u00a01](#fig-p)' in md0
+    assert '`@eq-b`' in md0 and '$$x$$' in md0 and '\\tag{1}$$' in md0 and '<span id="eq-b" class="il-eq-anchor"></span>$$b \\tag{2}$$' in md0
+    cap = nb.cells[2]
+    assert cap.cell_type == 'markdown' and 'id="fig-p"' in cap.source and 'Figure 1:' in cap.source
+    assert 'P &lt;i&gt;' in cap.source and 'href="#eq-a">Equation&nbsp;1</a>' in cap.source
+    nb2 = nbformat.v4.new_notebook()
+    nb2.cells = [nbformat.v4.new_code_cell('p()', outputs=[img], metadata={'il_quarto': {'label': 'fig-c', 'fig-cap': 'run `start` first'}})]
+    rd.number_crossrefs(nb2); assert 'run <code>start</code> first' in nb2.cells[1].source
+    assert len(nb.cells) == 5 and nb.cells[4].source == '@fig-q and @eq-zz'
+
+_PLOT = re.compile(r'\bplt\.(?:subplots|figure|show)\(|\bplot_history\(|\.plot\(|\bimshow\(')
+# Chapters whose stored outputs are known to miss their figures; they must be re-executed with the inline backend
+# (not MPLBACKEND=Agg, which makes plt.show() draw nothing). strict xfail: fixing them makes this list fail.
+KNOWN_MISSING_FIGURES = {'05_model.ipynb': 'executed with MPLBACKEND=Agg; code cells owned by another engineer this session'}
+
+def _fig_param(p):
+    m = pytest.mark.xfail(strict=True, reason=KNOWN_MISSING_FIGURES[p.name]) if p.name in KNOWN_MISSING_FIGURES else ()
+    return pytest.param(p, marks=m, id=p.name)
+
+@pytest.mark.parametrize('nb_path', [_fig_param(p) for p in CHAPTERS if p.name != 'index.ipynb'])
+def test_plotting_cells_store_their_figure(nb_path):
+    "A shown code cell that draws a figure has the figure in its stored outputs (it was run with an inline backend)."
+    bad = [c.get('id') for c in read_nb(nb_path)['cells'] if c['cell_type'] == 'code' and _PLOT.search(src(c))
+           and not (cell_directives(c).keys() & _HIDING) and cell_directives(c).get('eval') != 'false'
+           and not any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {}))]
+    assert not bad, f'{nb_path.name}: cells that draw a figure but store none (re-execute without MPLBACKEND=Agg): {bad}'
+    assert expected_figures(read_nb(nb_path)) != (0, 0), f'{nb_path.name}: the chapter has no figure'

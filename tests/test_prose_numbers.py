@@ -13,6 +13,13 @@ change, the prose does not, and nothing fails. The rule enforced here:
 
 Code spans (`` `...` ``) and link targets are not prose and are ignored; so are years (1900-2099) and numbers of
 three digits or fewer without a decimal point (`HR@100`, `384-dimensional`).
+
+The case study (10) also names products and customers. There:
+
+* a product name typed into prose — three or more words in capitals, as the catalogue writes them
+  (`GLASS CHALICE BLUE SMALL`) — must be a string literal of a code cell (which looks it up or asserts it);
+* each customer section (`### Customer ...`) holds no typed prose besides its heading: what it says about the
+  customer is a computed Markdown output of one of its code cells, stored in the notebook.
 Run: `pytest tests/test_prose_numbers.py -q`.
 """
 import io, json, re, tokenize
@@ -81,6 +88,65 @@ def test_computed_prose_is_stored(name):
             assert any('text/markdown' in o.get('data', {}) for o in c.get('outputs', [])), \
                 f"{name}: cell {c.get('id')} computes prose but has no stored Markdown output (run the notebook)"
 
+WALKTHROUGH = '10_case_study.ipynb'
+_CAPS = re.compile(r"(?<![\w'&-])[A-Z0-9'&-]*[A-Z][A-Z0-9'&-]*(?:[ \t]+[A-Z0-9'&-]*[A-Z][A-Z0-9'&-]*){2,}(?![\w'&-])")
+
+def product_names(md):
+    "Phrases of three or more capitalised words in the prose of `md` (how the catalogue writes product names)."
+    return [m.group(0) for m in _CAPS.finditer(prose(md))]
+
+def string_literals(nb):
+    "The string literals of the notebook's code cells."
+    out = []
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(src(c)).readline):
+                if tok.type == tokenize.STRING: out.append(tok.string)
+        except (tokenize.TokenError, IndentationError, SyntaxError): pass
+    return out
+
+def unchecked_names(nb):
+    "[(cell id, name)] product names typed into markdown cells that no code cell names."
+    lits = string_literals(nb)
+    return [(c.get('id'), n) for c in nb['cells'] if c['cell_type'] == 'markdown'
+            for n in product_names(src(c)) if not any(n in l for l in lits)]
+
+def customer_sections(nb):
+    """{heading: [cells up to the next heading]} for the `### Customer ...` sections. A markdown cell is split at its
+    heading lines: text before its first heading still belongs to the section in progress, text after a heading to
+    the section that heading opens."""
+    out, cur = {}, None
+    for c in nb['cells']:
+        if c['cell_type'] != 'markdown':
+            if cur: out[cur].append(c)
+            continue
+        parts = re.split(r'(?m)^[ \t]*(#{1,6}[ \t].*)$', src(c))     # [text, heading, text, heading, text, ...]
+        for k, part in enumerate(parts):
+            if k % 2:
+                m = re.match(r'###[ \t]+(Customer\b.*)', part.strip())
+                cur = m.group(1).strip() if m else None
+                if cur: out[cur] = []
+            elif cur and part.strip(): out[cur].append({'cell_type': 'markdown', 'id': c.get('id'), 'source': part})
+    return out
+
+def test_case_study_names_only_checked_products():
+    nb = json.loads((NBS/WALKTHROUGH).read_text(encoding='utf-8'))
+    bad = unchecked_names(nb)
+    assert not bad, f'{WALKTHROUGH}: product names typed into prose that no code cell looks up or asserts: {bad}'
+
+def test_case_study_walkthrough_is_computed():
+    "Every customer section says what it says through a stored, computed Markdown output, never typed prose."
+    nb = json.loads((NBS/WALKTHROUGH).read_text(encoding='utf-8'))
+    secs = customer_sections(nb)
+    assert len(secs) >= 3, f'{WALKTHROUGH}: expected the customer sections A, B, C, found {list(secs)}'
+    for head, cells in secs.items():
+        typed = [c.get('id') for c in cells if c['cell_type'] == 'markdown' and prose(src(c)).strip()]
+        assert not typed, f'{WALKTHROUGH}: {head}: typed prose in cells {typed}; build it with Markdown(...) from the outputs'
+        computed = [c for c in cells if c['cell_type'] == 'code' and 'Markdown(' in src(c)
+                    and any('text/markdown' in o.get('data', {}) for o in c.get('outputs', []))]
+        assert computed, f'{WALKTHROUGH}: {head}: no computed Markdown output describes this customer'
+
 def _nb(md, code):
     return {'cells': [{'cell_type': 'markdown', 'id': 'm', 'source': md}, {'cell_type': 'code', 'id': 'c', 'source': code}]}
 
@@ -93,3 +159,18 @@ def test_rule():
     assert unaccounted(_nb('97.5 and 541909 lines', '')) == [('m', '97.5'), ('m', '541909')]
     assert unaccounted(_nb('threshold 0.5, HR@100, 10%, Dec 2010, §4.3, CC BY 4.0, `lr=0.0035`, torch 2.13.0', '')) == []
     assert unaccounted(_nb('[a link](https://x.org/v1.234/page)', '')) == []
+
+def test_names_rule():
+    "Product names: typed ones fail unless a code cell names them; acronyms and short capital runs are not names."
+    assert unchecked_names(_nb('the target was GLASS CHALICE BLUE SMALL.', 'x = 1')) == [('m', 'GLASS CHALICE BLUE SMALL')]
+    assert unchecked_names(_nb("known as JUMBO BAG RED RETROSPOT", "assert 'JUMBO BAG RED RETROSPOT' in titles")) == []
+    assert unchecked_names(_nb('HR@10, NDCG@10 and MRR; LSTM + VAE; CC BY 4.0; `RED RETROSPOT CAKE STAND`', '')) == []
+    assert unchecked_names(_nb("bought 50'S CHRISTMAS GIFT BAG", '')) == [('m', "50'S CHRISTMAS GIFT BAG")]
+    secs = customer_sections({'cells': [{'cell_type': 'markdown', 'source': '### Customer A'},
+                                        {'cell_type': 'markdown', 'source': 'bought hand warmers'},
+                                        {'cell_type': 'markdown', 'source': '## Next'}]})
+    assert list(secs) == ['Customer A'] and len(secs['Customer A']) == 1
+    secs = customer_sections({'cells': [{'cell_type': 'markdown', 'source': 'intro\n### Customer B'},
+                                        {'cell_type': 'code', 'source': 'x'},
+                                        {'cell_type': 'markdown', 'source': 'comment\n\n## 7. Next section'}]})
+    assert list(secs) == ['Customer B'] and [c['source'] for c in secs['Customer B']] == ['x', 'comment\n\n']
