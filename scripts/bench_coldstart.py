@@ -5,7 +5,9 @@ Per seed: 10% of the catalogue is drawn as cold items and removed from every tra
 stay); two models are trained with the benchmark recipe (`cli.bench_options`, early stopping on validation NDCG@10):
 the ID-only model (`--no-llm`) and our text+ID model. Test metrics (full ranking, unmasked) are reported separately for
 users whose test target is cold and for the rest, for three scorers: the ID-only model, the text+ID model as trained,
-and the text+ID model with the cold items scored from their text alone (`evaluate.text_only_cold`).
+the text+ID model with the cold items scored from their text alone (`evaluate.text_only_cold`: no ID part, mean warm
+bias), and the same with each cold item's ID part and bias taken from its k nearest warm items in the LLM text space
+(`text_only_cold(model, cold, k)`; k chosen per seed on the validation users whose target is cold, never on test).
 BENCHMARKS.md appends benchmarks/*.md, so `python scripts/benchmark.py --report-only` picks the section up.
 
     python scripts/bench_coldstart.py --dataset ml-100k --seeds 0,1,2
@@ -22,8 +24,19 @@ from interest_llm.train import fit
 from interest_llm.baselines import Content
 
 SCORERS = ('ID only (--no-llm)', 'text+ID, as trained', 'text+ID, cold items from text only')
+NEIGHBOURS = 'text+ID, cold items from text via their nearest warm items'   # ID part and bias of the k nearest warm items by text
+K_GRID = (0, 1, 3, 10)      # k = 0 is the text-only scorer
 CONTENT = 'content baseline (text similarity to the history)'
 KEYS = ('hr@10', 'ndcg@10', 'hr@100')
+
+@torch.no_grad()
+def cold_mass(scorer, split, cold, stage='valid', max_len=50) -> tuple:
+    "(mean softmax probability the scorer puts on the cold items, share of `stage` targets that are cold): a calibration check."
+    from interest_llm.data import make_loader
+    mass, hit, n = 0.0, 0, 0
+    for b in make_loader(split, stage, batch_size=256, max_len=max_len, shuffle=False):
+        mass += float(torch.softmax(scorer.score(b).float(), 1)[:, cold].sum()); hit += int(np.isin(b['target'].numpy(), cold).sum()); n += len(b['target'])
+    return mass / n, hit / n
 
 def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> dict:
     "Train both models on the cold-item split of one seed and score the three ways."
@@ -44,10 +57,19 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print) -> d
         out[f'{name}_epochs'], out[f'{name}_best_epoch'] = len(r.history), r.best_epoch
         log(f"seed {seed} {name}: best epoch {r.best_epoch}, valid ndcg@10 {r.best_valid.get('ndcg@10', float('nan')):.4f}")
     ml = int(args.max_len)
-    for label, scorer in zip(SCORERS, (models['id'], models['text'], text_only_cold(models['text'], cold))):
+    valid = {k: cold_start_metrics(text_only_cold(models['text'], cold, k), cold_split, cold, ks=(10,), max_len=ml, stage='valid')['cold']['hr@10']
+             for k in K_GRID}                                      # the neighbour count is chosen on validation only
+    out['neighbour_k'] = k = max(K_GRID, key=lambda k: (valid[k], -k))  # ties: the fewer neighbours
+    out['neighbour_valid_cold_hr@10'] = {str(j): v for j, v in valid.items()}
+    out['neighbour_valid_cold_mass'], out['valid_cold_share'] = cold_mass(text_only_cold(models['text'], cold, k), cold_split, cold, max_len=ml)
+    log(f"seed {seed}: validation cold HR@10 by k {valid}; k = {k}")
+    for label, scorer in zip(SCORERS + (NEIGHBOURS,), (models['id'], models['text'], text_only_cold(models['text'], cold),
+                                                        text_only_cold(models['text'], cold, k))):
         out[label] = cold_start_metrics(scorer, cold_split, cold, ks=(10, 20, 100), max_len=ml)
     if text_emb is not None:                                       # the text-only reference: no training, cold items on equal terms
         out[CONTENT] = cold_start_metrics(Content(text_emb).fit(cold_split), cold_split, cold, ks=(10, 20, 100), max_len=ml)
+        out['content_valid_cold_hr@10'] = cold_start_metrics(Content(text_emb).fit(cold_split), cold_split, cold, ks=(10,),
+                                                             max_len=ml, stage='valid')['cold']['hr@10']
     out['seconds'] = time.perf_counter() - t0
     return out
 
@@ -65,7 +87,7 @@ def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float, repeat_t
          + ('' if repeat_term else " These runs predate the repeat term of the model (notebook 05): both models ran without it, "
             "as `--no-repeat` does today; re-run the command for the current model."), '',
          '| scorer | cold HR@10 | cold NDCG@10 | cold HR@100 | warm HR@10 | warm NDCG@10 | warm HR@100 |', '|---|---:|---:|---:|---:|---:|---:|']
-    for label in SCORERS + ((CONTENT,) if CONTENT in runs[0] else ()):
+    for label in [l for l in SCORERS + (NEIGHBOURS, CONTENT) if l in runs[0]]:       # results of older runs lack the later scorers
         L.append(f"| {label} | " + ' | '.join(ms([r[label][g][k] for r in runs]) for g in ('cold', 'warm') for k in KEYS) + ' |')
     L += ['', f"A uniformly random ranking has HR@100 = 100/{n} = {chance:.4f}. "
           f"Best validation epoch: ID only {ms([r['id_best_epoch'] for r in runs], 1)}, "
@@ -78,11 +100,22 @@ def markdown(ds:str, frac:float, runs:list, command:str, peak_mb:float, repeat_t
                 'the text pathway lifts cold items off the bottom of the ranking, but not to chance level. A likely cause, not '
                 'measured here: the top of the ranking goes to warm items with trained ID embeddings and above-mean biases, '
                 'while a cold item gets the mean warm bias.'))
+    if NEIGHBOURS in runs[0]:
+        vk = lambda k: ms([r['neighbour_valid_cold_hr@10'][str(k)] for r in runs])
+        L += ['', f"The `{NEIGHBOURS}` row scores each cold item from its own LLM vector through the trained adapter, plus "
+              "the ID embedding and bias averaged over its k nearest warm items by cosine of the LLM vectors (`text_only_cold(model, cold, k)`); k = 0 is "
+              f"the text-only row. k is chosen per seed on the validation users whose target is cold: validation cold HR@10 "
+              + ', '.join(f"k = {k} {vk(k)}" for k in K_GRID)
+              + (f", content baseline {ms([r['content_valid_cold_hr@10'] for r in runs])}" if 'content_valid_cold_hr@10' in runs[0] else '')
+              + f"; chosen k per seed: {', '.join(str(r['neighbour_k']) for r in runs)}. With the chosen k the model puts "
+              f"{ms([r['neighbour_valid_cold_mass'] for r in runs])} of its softmax probability on the cold items, on average over "
+              f"the validation users, where {ms([r['valid_cold_share'] for r in runs])} of the validation targets are cold."]
     if CONTENT in runs[0]:
-        c, o = [r[CONTENT]['cold']['hr@10'] for r in runs], [r[SCORERS[2]]['cold']['hr@10'] for r in runs]
+        ours = NEIGHBOURS if NEIGHBOURS in runs[0] else SCORERS[2]
+        c, o = [r[CONTENT]['cold']['hr@10'] for r in runs], [r[ours]['cold']['hr@10'] for r in runs]
         ratio = np.mean(o) / np.mean(c) if np.mean(c) > 0 else float('inf')
         L.append('')
-        L.append(f"Cold HR@10 from text only: ours {ms(o)} against the content baseline's {ms(c)} "
+        L.append(f"Cold HR@10 from text ({ours}): ours {ms(o)} against the content baseline's {ms(c)} "
                  f"({'no content hits' if np.mean(c) == 0 else f'{ratio:.2f} ×'}).")
     return '\n'.join(L) + '\n'
 
@@ -103,10 +136,13 @@ def main(argv=None):
         res = json.loads((out / f'{stem(a.dataset)}.json').read_text())
     else:
         torch.set_num_threads(1)
-        runs = [run_seed(a.dataset, int(s), a.frac, a.quick, a.data_dir) for s in a.seeds.split(',')]
         command = 'python scripts/bench_coldstart.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
-        res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb(), repeat_term=True)
-        (out / f'{stem(a.dataset)}.json').write_text(json.dumps(res, indent=1))
+        runs = []
+        for s in a.seeds.split(','):                               # written after every seed: an interrupted run keeps its seeds
+            runs.append(run_seed(a.dataset, int(s), a.frac, a.quick, a.data_dir))
+            res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb(), repeat_term=True)
+            (out / f'{stem(a.dataset)}.json').write_text(json.dumps(res, indent=1))
+            (out / f'{stem(a.dataset)}.md').write_text(markdown(a.dataset, a.frac, runs, command, res['peak_rss_mb']))
     runs = res['runs']
     md = markdown(res['dataset'], res['frac'], runs, res['command'], res.get('peak_rss_mb', float('nan')),
                   res.get('repeat_term', False))      # results written before the repeat term existed lack the key

@@ -21,7 +21,13 @@ def test_coldstart_script_writes_its_section(tmp_path):
     assert by['text+ID, cold items from text only']['cold'] != by['text+ID, as trained']['cold']
     md = (tmp_path / 'coldstart-simulated.md').read_text()
     assert md.startswith('## Cold-start items on simulated') and "the CLI's quick profile" in md
-    assert md.count('\n| ') == 5 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
+    assert md.count('\n| ') == 6 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
+    # the neighbour scorer: k chosen on the validation cold users from the grid, never on test; k = 0 is the text-only scorer
+    assert run['neighbour_k'] in (0, 1, 3, 10) and set(run['neighbour_valid_cold_hr@10']) == {'0', '1', '3', '10'}
+    nb = run['text+ID, cold items from text via their nearest warm items']
+    assert max(run['neighbour_valid_cold_hr@10'].values()) == run['neighbour_valid_cold_hr@10'][str(run['neighbour_k'])]
+    assert nb['n_cold'] == content['n_cold'] and 0 <= run['neighbour_valid_cold_mass'] <= 1 and 0 < run['valid_cold_share'] < 1
+    if run['neighbour_k'] == 0: assert nb == by['text+ID, cold items from text only']
     # --report-only rewrites the same section from coldstart-<dataset>.json, without training
     (tmp_path / 'coldstart-simulated.md').unlink()
     p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
