@@ -37,6 +37,12 @@ def test_coldstart_script_writes_its_section(tmp_path):
     res.pop('repeat_term'); (tmp_path / 'coldstart-simulated.json').write_text(json.dumps(res))
     p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0 and 'predate the repeat term' in (tmp_path / 'coldstart-simulated.md').read_text(), p.stderr[-3000:]
+    # a run with --no-id-model lacks the ID-only scorer: the section leaves its row out and says so
+    for key in ('ID only (--no-llm)', 'id_epochs', 'id_best_epoch'): run.pop(key)
+    (tmp_path / 'coldstart-simulated.json').write_text(json.dumps(res))
+    p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    md = (tmp_path / 'coldstart-simulated.md').read_text()
+    assert p.returncode == 0 and md.count('\n| ') == 5 and 'ID only (--no-llm) |' not in md and 'not trained (--no-id-model)' in md, p.stderr[-3000:]
 
 def _run(script, *args):
     p = subprocess.run([sys.executable, str(REPO / 'scripts' / script), *args], capture_output=True, text=True, timeout=600, cwd=REPO)
