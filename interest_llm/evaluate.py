@@ -16,7 +16,7 @@ from .train import (target_ranks, metrics_from_ranks, ranking_metrics, model_ran
 # %% auto #0
 __all__ = ['per_user_metrics', 'sampled_ranks', 'sampled_metrics', 'classification_metrics', 'classification_eval', 'mean_std',
            'fmt_mean_std', 'paired_bootstrap', 'holdout_items', 'natural_cold_users', 'cold_start_metrics',
-           'evaluate_all', 'peak_rss_mb', 'results_row', 'markdown_table', 'text_only_cold']
+           'evaluate_all', 'peak_rss_mb', 'results_row', 'markdown_table', 'text_neighbours', 'text_only_cold']
 
 # %% ../nbs/07_evaluate.ipynb #c012
 def per_user_metrics(model, # anything with score(batch) -> (B, n_items+1)
@@ -149,9 +149,11 @@ def natural_cold_users(split:SplitData, stage:str='test') -> np.ndarray:
 def cold_start_metrics(model, # model trained on the held-out split
                        split:SplitData, # the split returned by `holdout_items`
                        cold:np.ndarray, # the cold items
-                       ks=(10, 20), batch_size:int=256, max_len:int=50) -> dict:
-    "Test metrics separately for users whose target is a cold item and for the rest."
-    pu = per_user_metrics(model, split, 'test', ks=ks, batch_size=batch_size, max_len=max_len)
+                       ks=(10, 20), batch_size:int=256, max_len:int=50,
+                       stage:str='test', # 'test', or 'valid' to choose a cold scorer's settings
+                      ) -> dict:
+    "Metrics of `stage` separately for users whose target is a cold item and for the rest."
+    pu = per_user_metrics(model, split, stage, ks=ks, batch_size=batch_size, max_len=max_len)
     is_cold = np.isin(pu['target'], cold)
     cols = [c for c in pu.columns if '@' in c]
     out = {g: {c: float(pu.loc[msk, c].mean()) if msk.any() else float('nan') for c in cols}
@@ -205,17 +207,32 @@ def markdown_table(rows:list, # dicts (e.g. from `results_row`)
     return '\n'.join(lines + ['| ' + ' | '.join(cell(r.get(c)) for c in columns) + ' |' for r in rows])
 
 # %% ../nbs/07_evaluate.ipynb #c054
+def text_neighbours(text_emb:torch.Tensor, # (n_items+1, D) LLM item vectors
+                    items, # (C,) the items to find neighbours for
+                    pool, # (W,) the candidate neighbours (e.g. the warm items)
+                    k:int=1)->torch.Tensor: # (C, k) item indices from `pool`, nearest first
+    "The `k` items of `pool` nearest to each of `items` by cosine similarity of their LLM vectors."
+    X = torch.nn.functional.normalize(torch.as_tensor(text_emb, dtype=torch.float32), dim=-1)
+    items, pool = torch.as_tensor(np.asarray(items), dtype=torch.long), torch.as_tensor(np.asarray(pool), dtype=torch.long)
+    return pool[(X[items] @ X[pool].T).topk(min(k, len(pool)), dim=1).indices]
+
 class text_only_cold:
-    "Scorer: an `InterestModel` whose cold items are represented by their text alone (bias = mean warm bias)."
+    "Scorer: an `InterestModel` whose cold items are scored from their text alone (k=0: no ID part, mean warm bias; k>0: ID part and bias of the k nearest warm items by text)."
     def __init__(self, model, # a trained InterestModel with a text pathway
-                 cold): # cold item indices
+                 cold, # cold item indices
+                 k:int=0): # 0: the ID part is dropped and the bias is the mean warm bias; k > 0: both are averaged over the cold item's k nearest warm items in the LLM text space
         if not getattr(model.cfg, 'uses_text', False): raise ValueError("the model has no text pathway (item_repr='id'): it cannot score items from text")
-        self.model, self.cold = model, torch.as_tensor(np.asarray(cold), dtype=torch.long)
+        if k < 0: raise ValueError(f"k must be >= 0, got {k}")
+        self.model, self.cold, self.k = model, torch.as_tensor(np.asarray(cold), dtype=torch.long), k
+        self.warm = torch.ones(model.cfg.n_items + 1, dtype=torch.bool); self.warm[0] = False; self.warm[self.cold] = False
+        self.nb = text_neighbours(model.text_emb, self.cold, self.warm.nonzero().flatten(), k) if k else None  # (C, k)
     @torch.no_grad()
     def score(self, b):
         m = self.model.eval()
         E, bias = m.item_embeddings().clone(), m.item_bias.detach().clone()          # (N+1, E), (N+1,)
-        E[self.cold] = m.text_to_embedding(m.text_emb[self.cold])                    # text part only
-        warm = torch.ones_like(bias, dtype=torch.bool); warm[0] = False; warm[self.cold] = False
-        bias[self.cold] = bias[warm].mean()
+        if self.nb is None: E[self.cold], bias[self.cold] = m.text_to_embedding(m.text_emb[self.cold]), bias[self.warm].mean()
+        else:                                                                        # ID part and bias borrowed from text neighbours
+            i = m.id_emb.weight[self.nb].mean(1) if hasattr(m, 'id_emb') else None   # (C, E)
+            E[self.cold], bias[self.cold] = m._combine(m.adapter(m.text_emb[self.cold]), i), bias[self.nb].mean(1)
         return m.score(b, E, bias)                                                  # histories read as usual
+

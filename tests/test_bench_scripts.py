@@ -21,7 +21,13 @@ def test_coldstart_script_writes_its_section(tmp_path):
     assert by['text+ID, cold items from text only']['cold'] != by['text+ID, as trained']['cold']
     md = (tmp_path / 'coldstart-simulated.md').read_text()
     assert md.startswith('## Cold-start items on simulated') and "the CLI's quick profile" in md
-    assert md.count('\n| ') == 5 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
+    assert md.count('\n| ') == 6 and 'bench_coldstart.py --dataset simulated --seeds 0 --quick' in md
+    # the neighbour scorer: k chosen on the validation cold users from the grid, never on test; k = 0 is the text-only scorer
+    assert run['neighbour_k'] in (0, 1, 3, 10) and set(run['neighbour_valid_cold_hr@10']) == {'0', '1', '3', '10'}
+    nb = run['text+ID, cold items from text via their nearest warm items']
+    assert max(run['neighbour_valid_cold_hr@10'].values()) == run['neighbour_valid_cold_hr@10'][str(run['neighbour_k'])]
+    assert nb['n_cold'] == content['n_cold'] and 0 <= run['neighbour_valid_cold_mass'] <= 1 and 0 < run['valid_cold_share'] < 1
+    if run['neighbour_k'] == 0: assert nb == by['text+ID, cold items from text only']
     # --report-only rewrites the same section from coldstart-<dataset>.json, without training
     (tmp_path / 'coldstart-simulated.md').unlink()
     p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -31,6 +37,12 @@ def test_coldstart_script_writes_its_section(tmp_path):
     res.pop('repeat_term'); (tmp_path / 'coldstart-simulated.json').write_text(json.dumps(res))
     p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0 and 'predate the repeat term' in (tmp_path / 'coldstart-simulated.md').read_text(), p.stderr[-3000:]
+    # a run with --no-id-model lacks the ID-only scorer: the section leaves its row out and says so
+    for key in ('ID only (--no-llm)', 'id_epochs', 'id_best_epoch'): run.pop(key)
+    (tmp_path / 'coldstart-simulated.json').write_text(json.dumps(res))
+    p = subprocess.run(cmd[:2] + ['--dataset', 'simulated', '--report-only', '--out', str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    md = (tmp_path / 'coldstart-simulated.md').read_text()
+    assert p.returncode == 0 and md.count('\n| ') == 5 and 'ID only (--no-llm) |' not in md and 'not trained (--no-id-model)' in md, p.stderr[-3000:]
 
 def _run(script, *args):
     p = subprocess.run([sys.executable, str(REPO / 'scripts' / script), *args], capture_output=True, text=True, timeout=600, cwd=REPO)
