@@ -38,7 +38,9 @@ def parser():
     p.add_argument('--threads', type=int, default=1, help='torch threads per point (default 1)')
     p.add_argument('--budget', type=float, default=3600., help='CPU seconds per epoch beyond which the full softmax is too slow (default 3600)')
     p.add_argument('--out', help='output stem (default benchmarks/scale; --quick: runs/scale-quick)')
-    p.add_argument('--from-json', help="no measuring: rewrite OUT.md and OUT.png from this JSON of an earlier run (its command is kept)")
+    p.add_argument('--from-json', help="no grid: rewrite OUT.md and OUT.png from this JSON of an earlier run (its command is kept)")
+    p.add_argument('--compare-ce', action='store_true', help='also time the checkpointed chunked CE of commit 359afd0 against the fused one (100k events, 10k items)')
+    p.add_argument('--full-epoch', type=int, metavar='EVENTS', help='also train one whole epoch (10k items, ce) at EVENTS events and evaluate it, in a fresh process')
     return p
 
 def main(argv=None):
@@ -59,6 +61,7 @@ def main(argv=None):
         try: res = json.loads(Path(a.from_json).read_text())
         except (OSError, json.JSONDecodeError) as e: sys.exit(f"bench_scale.py: error: --from-json {a.from_json}: {e}")
         if not isinstance(res, dict) or 'points' not in res: sys.exit(f"bench_scale.py: error: --from-json {a.from_json}: not a bench_scale.py result (no 'points')")
+        extras(res, a, argv)
         report(res, out, a)
         return res
     command = 'python scripts/bench_scale.py' + (' ' + shlex.join(argv) if argv else '')
@@ -70,8 +73,27 @@ def main(argv=None):
     res = scale.run_grid(events, items, a.losses, fixed_items, fixed_events, log=lambda s: print(s, flush=True),
                          isolated=not q, on_point=save, steps=steps, threads=a.threads)
     save(res)
+    extras(res, a, argv)
     report(res, out, a)
     return res
+
+def _isolated(fn, **kw):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as ex: return ex.submit(fn, **kw).result()
+
+def extras(res, a, argv):
+    "The optional measurements beside the grid (--compare-ce, --full-epoch), each in a fresh process, added to `res` with their command."
+    from interest_llm import scale
+    command = 'python scripts/bench_scale.py ' + shlex.join(argv)
+    if a.compare_ce:
+        print('timing the checkpointed against the fused chunked CE ...', flush=True)
+        res['compare_ce'] = dict(_isolated(scale.compare_ce), command=command)
+    if a.full_epoch:
+        print(f'training one whole epoch at {a.full_epoch:,} events ...', flush=True)
+        try: fe = _isolated(scale.measure_point, n_events=a.full_epoch, n_items=10_000, loss='ce', full_epoch=True, peak_shapes=False, threads=a.threads)
+        except Exception as e: fe = dict(n_events=a.full_epoch, n_items=10_000, loss='ce', error=f'{type(e).__name__}: {e}')
+        res['full_epoch'] = [f for f in res.get('full_epoch', []) if f['n_events'] != a.full_epoch] + [dict(fe, command=command)]
 
 def report(res, out, a):
     "Take-over point and notes into `res`; write OUT.json, OUT.md, OUT.png; print the summary lines."
