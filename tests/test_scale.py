@@ -64,7 +64,9 @@ def test_takeover_and_slope():
     t = takeover(pts, budget=50)
     assert t['ce_exceeds_sampled_at'] == pytest.approx(np.sqrt(10) * 10)    # ce = n^2/100, sampled = 10: equal at n = 10^1.5
     assert t['ce_exceeds_budget_at'] == pytest.approx(10 ** (1 + np.log10(50) / 2))
-    assert t['memory_exceeds_at'] == pytest.approx(10 ** 1.5)
+    assert t['memory_exceeds_at'] == pytest.approx(10 ** 1.5) and not t['ce_exceeds_sampled_everywhere']
+    far = takeover(pts, budget=10_000)                                       # beyond the range: the last two points' line
+    assert far['ce_exceeds_budget_at'] is None and far['ce_budget_extrapolated'] == pytest.approx(1_000)
     assert loglog_slope([1, 10, 100], [3, 30, 300]) == pytest.approx(1)
 
 class _Spy:
