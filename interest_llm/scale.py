@@ -196,10 +196,10 @@ def takeover(points:list, # measure_point dicts of the catalogue axis (one event
     out['ce_exceeds_sampled_everywhere'] = over is not None and over == ce[0][0] and ce[0][1] > sm.get(ce[0][0], math.inf)
     if budget:
         out['ce_exceeds_budget_at'] = _crossing([c[0] for c in ce], [math.log(v) - math.log(budget) for _, v in ce])
-        if out['ce_exceeds_budget_at'] is None and len(ce) >= 2:      # beyond the range: the last two points' log-log line, extended
-            (n1, v1), (n2, v2) = ce[-2], ce[-1]
+        if out['ce_exceeds_budget_at'] is None and len(ce) >= 2:      # beyond the range: the last two points' log-log line, extended,
+            (n1, v1), (n2, v2) = ce[-2], ce[-1]                       # when the catalogue drives the cost there (slope >= 0.5)
             a = math.log(v2 / v1) / math.log(n2 / n1)
-            out['ce_budget_extrapolated'] = float(n2 * (budget / v2) ** (1 / a)) if a > 0 else None
+            out['ce_budget_extrapolated'] = float(n2 * (budget / v2) ** (1 / a)) if a >= 0.5 else None
     return out
 
 # %% ../nbs/14_scale.ipynb #s022

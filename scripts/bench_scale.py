@@ -122,16 +122,20 @@ def report(res, out, a):
     (out.with_suffix('.md')).write_text(scale.scale_markdown(res, figure=f'{out.with_suffix(".png")}'))
     ok = [p for p in res['points'] if 'error' not in p]
     if ok:
-        best = max(ok, key=lambda p: p['gflops_cpu'])
+        ref = next((p for p in ok if p['loss'] == 'ce' and (p['n_events'], p['n_items']) == (res['fixed_events'], res['fixed_items'])), ok[0])
         print(f"slopes of CPU s/epoch: " + ', '.join(f'{k} {v:.2f}' for k, v in sl.items()))
-        print(f"FLOP rate: best {best['gflops_cpu']:.1f} GFLOP/s ({best['loss']}, {best['n_events']:,} events, {best['n_items']:,} items) "
-              f"against a 2048^3 torch.mm at {best['mm']['square']['gflops_cpu']:.1f} GFLOP/s: ratio {best['peak_ratio']:.2f} "
-              f"(matching CE-chunk shape {best['mm']['ce_chunk']['gflops_cpu']:.1f} GFLOP/s: {best['gflops_cpu'] / best['mm']['ce_chunk']['gflops_cpu']:.2f})")
+        print(f"FLOP rate at {ref['n_events']:,} events, {ref['n_items']:,} items ({ref['loss']}): {ref['gflops_cpu']:.1f} GFLOP/s against a 2048^3 "
+              f"torch.mm at {ref['mm']['square']['gflops_cpu']:.1f} GFLOP/s: ratio {ref['peak_ratio']:.2f} (the CE chunk's own shape "
+              f"{ref['mm']['ce_chunk']['gflops_cpu']:.1f} GFLOP/s: {ref['gflops_cpu'] / ref['mm']['ce_chunk']['gflops_cpu']:.2f}); all points: "
+              + ', '.join(f"{l} {min(p['peak_ratio'] for p in ok if p['loss'] == l):.2f}-{max(p['peak_ratio'] for p in ok if p['loss'] == l):.2f}"
+                          for l in res['losses'] if any(p['loss'] == l for p in ok)))
     if res.get('takeover'):
         t = res['takeover']
         f = lambda v: f'{v:,.0f} items' if v else 'beyond the measured range'
-        print(f"sampled loss takes over: ce's CPU s/epoch above {t['sampled']}'s from {f(t['ce_exceeds_sampled_at'])}, "
-              f"above {t['budget']:.0f} s from {f(t.get('ce_exceeds_budget_at'))}; ce's peak memory above {t['sampled']}'s from {f(t['memory_exceeds_at'])}")
+        print(f"sampled loss takes over: ce's CPU s/epoch above {t['sampled']}'s " + ('at every measured size, from ' if t.get('ce_exceeds_sampled_everywhere') else 'from ')
+              + f"{f(t['ce_exceeds_sampled_at'])}; above {t['budget']:.0f} s from {f(t.get('ce_exceeds_budget_at'))}"
+              + (f" (extended beyond the range: about {t['ce_budget_extrapolated']:,.0f} items)" if t.get('ce_budget_extrapolated') else '')
+              + f"; ce's peak memory above {t['sampled']}'s from {f(t['memory_exceeds_at'])}")
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.with_suffix('.png')} (grid {res['wall_s']:.0f} s wall)")
 
 if __name__ == '__main__':
