@@ -272,7 +272,7 @@ def scale_markdown(result:dict, # run_grid's result (with `command` and `budget_
         pk = f"{p['peak_ratio']:.0%}" if 'peak_ratio' in p else '—'
         L.append(f"| {p['axis']} | {p['n_events']:,} | {p['n_items']:,} | {p['loss']} | {_fmt(p['step_cpu_s'], 3)} ({_fmt(p['step_s'], 3)}) | "
                  f"{_fmt(p['train_cpu_s_per_epoch'])} | {_fmt(p['step_gflop'], 2)} | {_fmt(p['gflops_cpu'])} | {pk} | "
-                 f"{_fmt(p.get('eval_cpu_s'))} ({_fmt(p.get('eval_s'))}) | {_fmt(p['peak_rss_mb'], 0)} |")
+                 f"{_fmt(p.get('eval_cpu_s'), 2)} ({_fmt(p.get('eval_s'), 2)}) | {_fmt(p['peak_rss_mb'], 0)} |")
     sl = slopes(result)
     if sl: L += ['', 'Fitted log-log slopes of CPU seconds per epoch (least squares over the measured points of each axis): ' +
                  ', '.join(f"{k} {v:.2f}" for k, v in sl.items()) + '.']
@@ -318,9 +318,9 @@ def scale_markdown(result:dict, # run_grid's result (with `command` and `budget_
               f"peak resident memory of the process {fe['peak_rss_mb']:,.0f} MB; load {min(fe['load']):.1f} to {max(fe['load']):.1f}."]
     have = {(p['axis'], p['n_events'], p['n_items'], p['loss']) for p in result['points']}
     missing = [q for q in result.get('planned', []) if (q['axis'], q['n_events'], q['n_items'], q['loss']) not in have]
-    if missing: L += ['', f"**Not measured** (the run stopped before them): " + ', '.join(
+    if missing: L += ['', f"**Not measured** (not in this result file: the run had not reached them when it was written): " + ', '.join(
         f"{q['n_events']:,} events × {q['n_items']:,} items ({q['loss']})" for q in missing) + f". Command: `{result['command']}`."]
-    if result.get('notes'): L += [''] + result['notes']
+    for note in result.get('notes', []): L += ['', note]
     L += ['', f"![Cost against events and items, log-log]({figure})"]
     return '\n'.join(L) + '\n'
 
