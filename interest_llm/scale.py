@@ -299,7 +299,11 @@ def scale_markdown(result:dict, # run_grid's result (with `command` and `budget_
               if t.get('ce_exceeds_sampled_everywhere') else f(t['ce_exceeds_sampled_at'])) + f"; they exceed the budget of "
               f"{t['budget']:,.0f} s per epoch {f(t.get('ce_exceeds_budget_at'))}" + (f" (the last two points' line, extended: about "
               f"{t['ce_budget_extrapolated']:,.0f} items — an extrapolation, not a measurement)" if t.get('ce_budget_extrapolated') else '')
-              + f"; its peak memory exceeds the {t['sampled']} loss's {f(t.get('memory_exceeds_at'))}."]
+              + f". Peak memory, full softmax against the {t['sampled']} loss: " + ', '.join(
+                  f"{p['n_items']:,} items {p['peak_rss_mb']:,.0f} vs {q['peak_rss_mb']:,.0f} MB" for p in sorted(result['points'], key=lambda p: p['n_items'])
+                  for q in result['points'] if p['axis'] == q['axis'] == 'items' and p['loss'] == 'ce' and q['loss'] == t['sampled']
+                  and q['n_items'] == p['n_items'] and 'peak_rss_mb' in p and 'peak_rss_mb' in q)
+              + " — the chunked CE keeps the loss's own memory small, so memory sets no take-over point here."]
     if result.get('compare_ce'):
         c = result['compare_ce']; mean = lambda k: float(np.mean([x['step_cpu_s'] for x in c['runs'][k]]))
         b_, a_ = mean('checkpointed (before)'), mean('fused (after)')

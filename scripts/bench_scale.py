@@ -135,7 +135,8 @@ def report(res, out, a):
         print(f"sampled loss takes over: ce's CPU s/epoch above {t['sampled']}'s " + ('at every measured size, from ' if t.get('ce_exceeds_sampled_everywhere') else 'from ')
               + f"{f(t['ce_exceeds_sampled_at'])}; above {t['budget']:.0f} s from {f(t.get('ce_exceeds_budget_at'))}"
               + (f" (extended beyond the range: about {t['ce_budget_extrapolated']:,.0f} items)" if t.get('ce_budget_extrapolated') else '')
-              + f"; ce's peak memory above {t['sampled']}'s from {f(t['memory_exceeds_at'])}")
+              + '; peak memory ce vs ' + t['sampled'] + ': ' + ', '.join(f"{p['n_items']:,} items {p['peak_rss_mb']:,.0f}/{q['peak_rss_mb']:,.0f} MB"
+                for p in item_pts for q in item_pts if p['loss'] == 'ce' and q['loss'] == t['sampled'] and p['n_items'] == q['n_items']))
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.with_suffix('.png')} (grid {res['wall_s']:.0f} s wall)")
 
 if __name__ == '__main__':
