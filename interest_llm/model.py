@@ -405,10 +405,11 @@ def score(self:InterestModel, batch:dict, # eval batch: items, gaps, lengths
 def scoring_items(self:InterestModel)->torch.Tensor:
     "`item_embeddings()`, cached outside training and autograd while no parameter or buffer has changed (in place or replaced)."
     if self.training or torch.is_grad_enabled(): return self.item_embeddings()
-    key = tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers()))
-    cache = getattr(self, '_scoring_cache', None)
-    if cache is None or cache[0] != key: self._scoring_cache = cache = (key, self.item_embeddings())
-    return cache[1]
+    ts = (*self.parameters(), *self.buffers()); vs = tuple(t._version for t in ts)
+    cache = getattr(self, '_scoring_cache', None)                         # (tensors, their versions, E): the same objects, unchanged
+    if cache is None or len(cache[0]) != len(ts) or any(a is not b for a, b in zip(cache[0], ts)) or cache[1] != vs:
+        self._scoring_cache = cache = (ts, vs, self.item_embeddings())
+    return cache[2]
 
 
 # %% ../nbs/05_model.ipynb #c032

@@ -15,7 +15,8 @@ from .evaluate import peak_rss_mb
 
 # %% auto #0
 __all__ = ['AXES', 'synthetic_log', 'rss_mb', 'recurrent_flops', 'step_flops', 'matmul_rate', 'measure_point', 'measure_isolated',
-           'loglog_slope', 'takeover', 'run_grid', 'slopes', 'scale_markdown', 'plot_scale']
+           'loglog_slope', 'takeover', 'run_grid', 'slopes', 'scale_markdown', 'plot_scale', 'ce_checkpointed',
+           'compare_ce']
 
 # %% ../nbs/14_scale.ipynb #s006
 def synthetic_log(n_events:int, # events in the log (exactly)
@@ -108,6 +109,7 @@ def measure_point(n_events:int, # events in the synthetic log
                   batch_size:int=128, max_len:int=50, # as `TrainConfig`'s defaults
                   n_neg:int=100, # negatives of the sampled losses
                   text_dim:int=384, # size of the (random) LLM vectors; 0: item ids only
+                  full_epoch:bool=False, # time a whole epoch (every batch of the loader after the warm-up) instead of `steps`
                   evaluate:bool=True, # also time the full-ranking test evaluation
                   peak_shapes:bool=True, # also measure torch.mm at the model's shapes
                   threads:int|None=None, # torch threads (None: leave as is)
@@ -131,11 +133,12 @@ def measure_point(n_events:int, # events in the synthetic log
     first = next(batches)
     flops = step_flops(model, first, opt, tcfg)                                     # warm-up step 1, counted
     train_epoch(model, itertools.islice(batches, warmup - 1), opt, tcfg)
+    if full_epoch: batches, steps = iter(make_loader(split, 'train', batch_size=batch_size, max_len=max_len, shuffle=True, seed=seed + 1)), spe
     _, wall, cpu = _timed(lambda: train_epoch(model, itertools.islice(batches, steps), opt, tcfg))
     targets = int((first['targets'] > 0).sum())
     out = dict(n_events=n_events, n_items=n_items, loss=loss, n_neg=n_neg if loss != 'ce' else None, users=split.n_users,
                batch_size=batch_size, steps_per_epoch=spe, timed_steps=steps, step_s=wall / steps, step_cpu_s=cpu / steps,
-               train_s_per_epoch=wall / steps * spe, train_cpu_s_per_epoch=cpu / steps * spe, epoch='extrapolated from the timed steps',
+               train_s_per_epoch=wall / steps * spe, train_cpu_s_per_epoch=cpu / steps * spe, epoch='a whole epoch, timed' if full_epoch else 'extrapolated from the timed steps',
                step_gflop=flops / 1e9, targets_per_step=targets, gflops_cpu=flops / (cpu / steps) / 1e9,
                gflops_wall=flops / (wall / steps) / 1e9, build_s=build_s, rss_model_mb=rss_model,
                threads=torch.get_num_threads())
@@ -186,11 +189,17 @@ def takeover(points:list, # measure_point dicts of the catalogue axis (one event
         sm = dict((p['n_items'], p[k]) for p in points if p['loss'] == sampled)
         both = [(n, c, sm[n]) for n, c in ce if n in sm]
         if not both: raise ValueError(f"no catalogue size measured with both 'ce' and {sampled!r}")
-        return _crossing([b[0] for b in both], [math.log(c) - math.log(s) for _, c, s in both]), ce
-    over, ce = crossing(key)
+        return _crossing([b[0] for b in both], [math.log(c) - math.log(s) for _, c, s in both]), ce, sm
+    over, ce, sm = crossing(key)
     out = dict(key=key, sampled=sampled, fixed_events=sorted({p['n_events'] for p in points}), ce_exceeds_sampled_at=over,
                memory_exceeds_at=crossing(memory_key)[0] if all(memory_key in p for p in points) else None, budget=budget)
-    if budget: out['ce_exceeds_budget_at'] = _crossing([c[0] for c in ce], [math.log(v) - math.log(budget) for _, v in ce])
+    out['ce_exceeds_sampled_everywhere'] = over is not None and over == ce[0][0] and ce[0][1] > sm.get(ce[0][0], math.inf)
+    if budget:
+        out['ce_exceeds_budget_at'] = _crossing([c[0] for c in ce], [math.log(v) - math.log(budget) for _, v in ce])
+        if out['ce_exceeds_budget_at'] is None and len(ce) >= 2:      # beyond the range: the last two points' log-log line, extended,
+            (n1, v1), (n2, v2) = ce[-2], ce[-1]                       # when the catalogue drives the cost there (slope >= 0.5)
+            a = math.log(v2 / v1) / math.log(n2 / n1)
+            out['ce_budget_extrapolated'] = float(n2 * (budget / v2) ** (1 / a)) if a >= 0.5 else None
     return out
 
 # %% ../nbs/14_scale.ipynb #s022
@@ -263,7 +272,7 @@ def scale_markdown(result:dict, # run_grid's result (with `command` and `budget_
         pk = f"{p['peak_ratio']:.0%}" if 'peak_ratio' in p else '—'
         L.append(f"| {p['axis']} | {p['n_events']:,} | {p['n_items']:,} | {p['loss']} | {_fmt(p['step_cpu_s'], 3)} ({_fmt(p['step_s'], 3)}) | "
                  f"{_fmt(p['train_cpu_s_per_epoch'])} | {_fmt(p['step_gflop'], 2)} | {_fmt(p['gflops_cpu'])} | {pk} | "
-                 f"{_fmt(p.get('eval_cpu_s'))} ({_fmt(p.get('eval_s'))}) | {_fmt(p['peak_rss_mb'], 0)} |")
+                 f"{_fmt(p.get('eval_cpu_s'), 2)} ({_fmt(p.get('eval_s'), 2)}) | {_fmt(p['peak_rss_mb'], 0)} |")
     sl = slopes(result)
     if sl: L += ['', 'Fitted log-log slopes of CPU seconds per epoch (least squares over the measured points of each axis): ' +
                  ', '.join(f"{k} {v:.2f}" for k, v in sl.items()) + '.']
@@ -286,13 +295,36 @@ def scale_markdown(result:dict, # run_grid's result (with `command` and `budget_
         f = lambda v: f'from {v:,.0f} items' if v else 'nowhere in the measured range'
         L += ['', f"**Where a sampled loss must take over** ({', '.join(f'{e:,}' for e in t['fixed_events'])} events, "
               f"log-log interpolation between measured points): the full softmax's CPU seconds per epoch exceed the "
-              f"{t['sampled']} loss's {f(t['ce_exceeds_sampled_at'])}; they exceed the budget of {t['budget']:,.0f} s per epoch "
-              f"{f(t.get('ce_exceeds_budget_at'))}; its peak memory exceeds the {t['sampled']} loss's {f(t.get('memory_exceeds_at'))}."]
+              f"{t['sampled']} loss's " + (f"already at the smallest catalogue measured ({t['ce_exceeds_sampled_at']:,.0f} items)"
+              if t.get('ce_exceeds_sampled_everywhere') else f(t['ce_exceeds_sampled_at'])) + f"; they exceed the budget of "
+              f"{t['budget']:,.0f} s per epoch {f(t.get('ce_exceeds_budget_at'))}" + (f" (the last two points' line, extended: about "
+              f"{t['ce_budget_extrapolated']:,.0f} items — an extrapolation, not a measurement)" if t.get('ce_budget_extrapolated') else '')
+              + f". Peak memory, full softmax against the {t['sampled']} loss: " + ', '.join(
+                  f"{p['n_items']:,} items {p['peak_rss_mb']:,.0f} vs {q['peak_rss_mb']:,.0f} MB" for p in sorted(result['points'], key=lambda p: p['n_items'])
+                  for q in result['points'] if p['axis'] == q['axis'] == 'items' and p['loss'] == 'ce' and q['loss'] == t['sampled']
+                  and q['n_items'] == p['n_items'] and 'peak_rss_mb' in p and 'peak_rss_mb' in q)
+              + " — the chunked CE keeps the loss's own memory small, so memory sets no take-over point here."]
+    if result.get('compare_ce'):
+        c = result['compare_ce']; mean = lambda k: float(np.mean([x['step_cpu_s'] for x in c['runs'][k]]))
+        b_, a_ = mean('checkpointed (before)'), mean('fused (after)')
+        L += ['', f"**Before and after the fused CE** (`{c['command']}`; {c['n_events']:,} events, {c['n_items']:,} items, "
+              f"{c['steps']} steps × {c['reps']} alternating runs, load {min(c['load']):.1f} to {max(c['load']):.1f}): the checkpointed "
+              f"chunked CE of commit 359afd0 took {b_:.3f} CPU s per step ({c['runs']['checkpointed (before)'][0]['gflop']:.1f} GFLOP counted, "
+              f"with its recomputation), the fused one {a_:.3f} s ({c['runs']['fused (after)'][0]['gflop']:.1f} GFLOP): {b_ / a_:.1f}× faster, "
+              f"CE {c['runs']['checkpointed (before)'][0]['ce']:.5f} and {c['runs']['fused (after)'][0]['ce']:.5f}."]
+    for fe in result.get('full_epoch', []):
+        ref = next((p for p in result['points'] if 'error' not in p and 'error' not in fe and (p['n_events'], p['n_items'], p['loss']) == (fe['n_events'], fe['n_items'], fe['loss'])), None)
+        if 'error' in fe: L += ['', f"**A whole epoch** (`{fe['command']}`): not measured: {fe['error']}"]; continue
+        L += ['', f"**A whole epoch, timed** (`{fe['command']}`; {fe['n_events']:,} events, {fe['n_items']:,} items, {fe['loss']}): "
+              f"{fe['steps_per_epoch']} steps in {fe['train_cpu_s_per_epoch']:.1f} CPU s ({fe['train_s_per_epoch']:.1f} s wall)"
+              + (f" against {ref['train_cpu_s_per_epoch']:.1f} CPU s extrapolated from {ref['timed_steps']} steps in the grid" if ref else '')
+              + f"; then the full-ranking test evaluation of {fe['users']:,} users in {fe['eval_cpu_s']:.1f} CPU s ({fe['eval_s']:.1f} s wall); "
+              f"peak resident memory of the process {fe['peak_rss_mb']:,.0f} MB; load {min(fe['load']):.1f} to {max(fe['load']):.1f}."]
     have = {(p['axis'], p['n_events'], p['n_items'], p['loss']) for p in result['points']}
     missing = [q for q in result.get('planned', []) if (q['axis'], q['n_events'], q['n_items'], q['loss']) not in have]
-    if missing: L += ['', f"**Not measured** (the run stopped before them): " + ', '.join(
+    if missing: L += ['', f"**Not measured** (not in this result file: the run had not reached them when it was written): " + ', '.join(
         f"{q['n_events']:,} events × {q['n_items']:,} items ({q['loss']})" for q in missing) + f". Command: `{result['command']}`."]
-    if result.get('notes'): L += [''] + result['notes']
+    for note in result.get('notes', []): L += ['', note]
     L += ['', f"![Cost against events and items, log-log]({figure})"]
     return '\n'.join(L) + '\n'
 
@@ -314,3 +346,38 @@ def plot_scale(result:dict, key:str='train_cpu_s_per_epoch'):
                           f"{result['fixed_items' if axis == 'events' else 'fixed_events']:,})"); ax.set_ylabel(lab); ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/14_scale.ipynb #s029
+def ce_checkpointed(u, E_all, bias, targets, chunk=1024, extra=None):
+    "The chunked CE as it was before the fused gradient (commit 359afd0), kept to measure against: activation checkpointing per chunk."
+    from torch.utils.checkpoint import checkpoint
+    def part(u_c, E_all, bias, t_c, r_c, i_c, v_c):
+        s = u_c @ E_all[1:].T + bias[1:]
+        if v_c is not None: s = s.index_put((r_c, i_c - 1), v_c, accumulate=True)
+        return (torch.logsumexp(s, -1) - s.gather(1, (t_c - 1)[:, None])[:, 0]).sum()
+    total = u.new_zeros(())
+    for a in range(0, len(u), chunk):
+        r = i = v = None
+        if extra is not None:
+            sel = (extra[0] >= a) & (extra[0] < a + chunk)
+            r, i, v = extra[0][sel] - a, extra[1][sel], extra[2][sel]
+        total = total + checkpoint(part, u[a:a + chunk], E_all, bias, targets[a:a + chunk], r, i, v, use_reentrant=False)
+    return total / max(len(u), 1)
+
+def compare_ce(n_events:int=100_000, n_items:int=10_000, steps:int=3, reps:int=2, seed:int=0) -> dict:
+    "CPU seconds per step, counted GFLOP and CE of `ce_checkpointed` (before) and `model.ce_chunked` (after) on the same batches, alternating."
+    import interest_llm.model as M
+    split, fused, runs = synthetic_log(n_events, n_items, seed=seed), M.ce_chunked, {}
+    bs = list(itertools.islice(itertools.chain.from_iterable(make_loader(split, 'train', shuffle=True, seed=seed) for _ in range(99)), steps + 1))
+    load0 = os.getloadavg()
+    try:
+        for r in range(reps):
+            for name, fn in (('checkpointed (before)', ce_checkpointed), ('fused (after)', fused)):
+                M.ce_chunked = fn; seed_everything(seed)
+                m = InterestModel(ModelConfig(n_items=n_items, text_dim=384), _text_vectors(n_items, 384, seed))
+                tc = TrainConfig(progress=False); opt = make_optimizer(m, tc)
+                gflop = step_flops(m, bs[0], opt, tc) / 1e9
+                c0 = time.process_time(); out = train_epoch(m, bs[1:], opt, tc)
+                runs.setdefault(name, []).append(dict(step_cpu_s=(time.process_time() - c0) / steps, gflop=gflop, ce=out['ce']))
+    finally: M.ce_chunked = fused
+    return dict(n_events=n_events, n_items=n_items, steps=steps, reps=reps, runs=runs, load=[round(x, 2) for x in (*load0, *os.getloadavg())])

@@ -38,7 +38,9 @@ def parser():
     p.add_argument('--threads', type=int, default=1, help='torch threads per point (default 1)')
     p.add_argument('--budget', type=float, default=3600., help='CPU seconds per epoch beyond which the full softmax is too slow (default 3600)')
     p.add_argument('--out', help='output stem (default benchmarks/scale; --quick: runs/scale-quick)')
-    p.add_argument('--from-json', help="no measuring: rewrite OUT.md and OUT.png from this JSON of an earlier run (its command is kept)")
+    p.add_argument('--from-json', help="no grid: rewrite OUT.md and OUT.png from this JSON of an earlier run (its command is kept)")
+    p.add_argument('--compare-ce', action='store_true', help='also time the checkpointed chunked CE of commit 359afd0 against the fused one (100k events, 10k items)')
+    p.add_argument('--full-epoch', type=int, metavar='EVENTS', help='also train one whole epoch (10k items, ce) at EVENTS events and evaluate it, in a fresh process')
     return p
 
 def main(argv=None):
@@ -59,6 +61,7 @@ def main(argv=None):
         try: res = json.loads(Path(a.from_json).read_text())
         except (OSError, json.JSONDecodeError) as e: sys.exit(f"bench_scale.py: error: --from-json {a.from_json}: {e}")
         if not isinstance(res, dict) or 'points' not in res: sys.exit(f"bench_scale.py: error: --from-json {a.from_json}: not a bench_scale.py result (no 'points')")
+        extras(res, a, argv)
         report(res, out, a)
         return res
     command = 'python scripts/bench_scale.py' + (' ' + shlex.join(argv) if argv else '')
@@ -70,8 +73,27 @@ def main(argv=None):
     res = scale.run_grid(events, items, a.losses, fixed_items, fixed_events, log=lambda s: print(s, flush=True),
                          isolated=not q, on_point=save, steps=steps, threads=a.threads)
     save(res)
+    extras(res, a, argv)
     report(res, out, a)
     return res
+
+def _isolated(fn, **kw):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as ex: return ex.submit(fn, **kw).result()
+
+def extras(res, a, argv):
+    "The optional measurements beside the grid (--compare-ce, --full-epoch), each in a fresh process, added to `res` with their command."
+    from interest_llm import scale
+    command = 'python scripts/bench_scale.py ' + shlex.join(argv)
+    if a.compare_ce:
+        print('timing the checkpointed against the fused chunked CE ...', flush=True)
+        res['compare_ce'] = dict(_isolated(scale.compare_ce), command=command)
+    if a.full_epoch:
+        print(f'training one whole epoch at {a.full_epoch:,} events ...', flush=True)
+        try: fe = _isolated(scale.measure_point, n_events=a.full_epoch, n_items=10_000, loss='ce', full_epoch=True, peak_shapes=False, threads=a.threads)
+        except Exception as e: fe = dict(n_events=a.full_epoch, n_items=10_000, loss='ce', error=f'{type(e).__name__}: {e}')
+        res['full_epoch'] = [f for f in res.get('full_epoch', []) if f['n_events'] != a.full_epoch] + [dict(fe, command=command)]
 
 def report(res, out, a):
     "Take-over point and notes into `res`; write OUT.json, OUT.md, OUT.png; print the summary lines."
@@ -100,16 +122,21 @@ def report(res, out, a):
     (out.with_suffix('.md')).write_text(scale.scale_markdown(res, figure=f'{out.with_suffix(".png")}'))
     ok = [p for p in res['points'] if 'error' not in p]
     if ok:
-        best = max(ok, key=lambda p: p['gflops_cpu'])
+        ref = next((p for p in ok if p['loss'] == 'ce' and (p['n_events'], p['n_items']) == (res['fixed_events'], res['fixed_items'])), ok[0])
         print(f"slopes of CPU s/epoch: " + ', '.join(f'{k} {v:.2f}' for k, v in sl.items()))
-        print(f"FLOP rate: best {best['gflops_cpu']:.1f} GFLOP/s ({best['loss']}, {best['n_events']:,} events, {best['n_items']:,} items) "
-              f"against a 2048^3 torch.mm at {best['mm']['square']['gflops_cpu']:.1f} GFLOP/s: ratio {best['peak_ratio']:.2f} "
-              f"(matching CE-chunk shape {best['mm']['ce_chunk']['gflops_cpu']:.1f} GFLOP/s: {best['gflops_cpu'] / best['mm']['ce_chunk']['gflops_cpu']:.2f})")
+        print(f"FLOP rate at {ref['n_events']:,} events, {ref['n_items']:,} items ({ref['loss']}): {ref['gflops_cpu']:.1f} GFLOP/s against a 2048^3 "
+              f"torch.mm at {ref['mm']['square']['gflops_cpu']:.1f} GFLOP/s: ratio {ref['peak_ratio']:.2f} (the CE chunk's own shape "
+              f"{ref['mm']['ce_chunk']['gflops_cpu']:.1f} GFLOP/s: {ref['gflops_cpu'] / ref['mm']['ce_chunk']['gflops_cpu']:.2f}); all points: "
+              + ', '.join(f"{l} {min(p['peak_ratio'] for p in ok if p['loss'] == l):.2f}-{max(p['peak_ratio'] for p in ok if p['loss'] == l):.2f}"
+                          for l in res['losses'] if any(p['loss'] == l for p in ok)))
     if res.get('takeover'):
         t = res['takeover']
         f = lambda v: f'{v:,.0f} items' if v else 'beyond the measured range'
-        print(f"sampled loss takes over: ce's CPU s/epoch above {t['sampled']}'s from {f(t['ce_exceeds_sampled_at'])}, "
-              f"above {t['budget']:.0f} s from {f(t.get('ce_exceeds_budget_at'))}; ce's peak memory above {t['sampled']}'s from {f(t['memory_exceeds_at'])}")
+        print(f"sampled loss takes over: ce's CPU s/epoch above {t['sampled']}'s " + ('at every measured size, from ' if t.get('ce_exceeds_sampled_everywhere') else 'from ')
+              + f"{f(t['ce_exceeds_sampled_at'])}; above {t['budget']:.0f} s from {f(t.get('ce_exceeds_budget_at'))}"
+              + (f" (extended beyond the range: about {t['ce_budget_extrapolated']:,.0f} items)" if t.get('ce_budget_extrapolated') else '')
+              + '; peak memory ce vs ' + t['sampled'] + ': ' + ', '.join(f"{p['n_items']:,} items {p['peak_rss_mb']:,.0f}/{q['peak_rss_mb']:,.0f} MB"
+                for p in item_pts for q in item_pts if p['loss'] == 'ce' and q['loss'] == t['sampled'] and p['n_items'] == q['n_items']))
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.with_suffix('.png')} (grid {res['wall_s']:.0f} s wall)")
 
 if __name__ == '__main__':

@@ -64,7 +64,9 @@ def test_takeover_and_slope():
     t = takeover(pts, budget=50)
     assert t['ce_exceeds_sampled_at'] == pytest.approx(np.sqrt(10) * 10)    # ce = n^2/100, sampled = 10: equal at n = 10^1.5
     assert t['ce_exceeds_budget_at'] == pytest.approx(10 ** (1 + np.log10(50) / 2))
-    assert t['memory_exceeds_at'] == pytest.approx(10 ** 1.5)
+    assert t['memory_exceeds_at'] == pytest.approx(10 ** 1.5) and not t['ce_exceeds_sampled_everywhere']
+    far = takeover(pts, budget=10_000)                                       # beyond the range: the last two points' line
+    assert far['ce_exceeds_budget_at'] is None and far['ce_budget_extrapolated'] == pytest.approx(1_000)
     assert loglog_slope([1, 10, 100], [3, 30, 300]) == pytest.approx(1)
 
 class _Spy:
@@ -98,3 +100,16 @@ def test_cli_accepts_the_sampled_loss():
     a = build_parser().parse_args(['train', '--loss', 'sampled', '--n-neg', '50'])
     assert a.loss == 'sampled' and a.n_neg == 50
     with pytest.raises(SystemExit): build_parser().parse_args(['train', '--loss', 'softmax'])
+
+def test_scoring_cache_follows_parameter_changes():
+    torch.manual_seed(0)
+    m = InterestModel(ModelConfig(n_items=30, text_dim=8, emb_dim=8, hidden_dim=8, latent_dim=4), torch.randn(31, 8)).eval()
+    b = dict(items=torch.tensor([[1, 2, 3], [4, 5, 0]]), gaps=torch.zeros(2, 3), lengths=torch.tensor([3, 2]))
+    with torch.no_grad():
+        s1 = m.score(b); assert m.scoring_items() is m.scoring_items()          # cached while nothing changes
+        m.adapter.W.add_(0.5)                                                 # an in-place update (an optimiser step)
+        s2 = m.score(b)
+        assert not torch.allclose(s1, s2) and torch.equal(m.scoring_items(), m.item_embeddings())
+        m.text_emb = torch.randn(31, 8)                                       # a replaced buffer
+        assert torch.equal(m.scoring_items(), m.item_embeddings())
+    m.train(); assert m.scoring_items() is not m.scoring_items()              # never cached in training
