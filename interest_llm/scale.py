@@ -122,7 +122,8 @@ def measure_point(n_events:int, # events in the synthetic log
     load0 = os.getloadavg()
     split, build_s, _ = _timed(lambda: synthetic_log(n_events, n_items, seed=seed))
     seed_everything(seed)
-    cfg = ModelConfig(n_items=n_items, text_dim=text_dim or None, loss=loss, n_neg=n_neg, max_len=max_len)
+    cfg = ModelConfig(n_items=n_items, text_dim=text_dim or None, loss=loss, n_neg=n_neg, max_len=max_len,
+                      adapter_init='whiten' if (text_dim or 0) >= 64 else 'random')   # whitening to E = 64 needs D >= 64
     model = InterestModel(cfg, _text_vectors(n_items, text_dim, seed) if text_dim else None)
     tcfg = TrainConfig(batch_size=batch_size, max_len=max_len, progress=False, seed=seed)
     opt = make_optimizer(model, tcfg)
