@@ -9,9 +9,10 @@ import pandas as pd
 import torch
 
 # %% auto #0
-__all__ = ['DAYS', 'RETAIL_CATEGORIES', 'activity_profile', 'repeat_by_gap', 'keyword_categories', 'category_curves',
-           'latent_states', 'latent_trajectory', 'drift_scores', 'category_interest', 'simulate_two_speeds',
-           'probe_data', 'linear_probe', 'probe_states', 'true_drift']
+__all__ = ['DAYS', 'RETAIL_CATEGORIES', 'PROBE_ALPHAS', 'activity_profile', 'repeat_by_gap', 'keyword_categories',
+           'category_curves', 'latent_states', 'latent_trajectory', 'drift_scores', 'category_interest',
+           'simulate_two_speeds', 'probe_data', 'choose_alpha', 'fit_probe', 'linear_probe', 'probe_states',
+           'true_drift']
 
 # %% ../nbs/11_interest_analysis.ipynb #c009
 DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
@@ -185,27 +186,63 @@ def probe_data(states:list, # per user (T_u, d) states (row t = after event t)
     g = np.concatenate([np.full(len(S) - 1, j) for j, S in enumerate(states)])
     return X, Y, g
 
+PROBE_ALPHAS = tuple(10.0 ** np.arange(-2, 5))   # ridge penalties tried by `choose_alpha`: 0.01 ... 10^4
+
+def _ridge(alpha:float):
+    "Standardise, then ridge regression."
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+
+def _r2(Y, P) -> float:
+    from sklearn.metrics import r2_score
+    return float(r2_score(Y, P, multioutput='variance_weighted'))
+
+def choose_alpha(X:np.ndarray, Y:np.ndarray, # training features and targets
+                 group:np.ndarray, # user of each row: folds hold whole users
+                 alphas=PROBE_ALPHAS, # penalties to try
+                 n_folds:int=5, # cross-validation folds
+                ) -> float: # the penalty with the best mean held-out R^2
+    "Ridge penalty (on standardised features) chosen by cross-validation over users."
+    from sklearn.model_selection import GroupKFold
+    X, Y = np.asarray(X, np.float64), np.asarray(Y, np.float64)
+    folds = list(GroupKFold(n_splits=n_folds).split(X, Y, group))
+    cv = [np.mean([_r2(Y[va], _ridge(a).fit(X[tr], Y[tr]).predict(X[va])) for tr, va in folds]) for a in alphas]
+    return float(alphas[int(np.argmax(cv))])
+
+def fit_probe(X:np.ndarray, Y:np.ndarray, # features and targets (rows aligned)
+              group:np.ndarray, # user of each row (the split is by user: no user in both parts)
+              test_frac:float=0.3, # share of users held out
+              alpha:float|None=None, # ridge penalty on standardised features (None: `choose_alpha` on the training users)
+              shuffle:bool=False, # control: give each training user another training user's targets
+              seed:int=0, # seed of the user split and of the shuffle
+              n_folds:int=5, # folds of `choose_alpha`
+             ) -> dict: # r2 (held-out), alpha, probe (fitted pipeline), test_users
+    "A ridge probe from model states to true interests, fitted on training users and scored on held-out users."
+    X, Y = np.asarray(X, np.float64), np.asarray(Y, np.float64)  # float32 states would make the normal equations of a small penalty ill-conditioned
+    rng = np.random.default_rng(seed); ug = np.unique(group)
+    test_users = rng.choice(ug, size=max(1, int(round(test_frac * len(ug)))), replace=False)
+    te = np.isin(group, test_users); tr_users = np.unique(group[~te])
+    if shuffle:                                                     # permute users, keep within-user time order
+        perm = dict(zip(tr_users, rng.permutation(tr_users)))
+        rows = {u: np.flatnonzero(group == u) for u in tr_users}
+        Ytr = np.concatenate([np.resize(Y[rows[perm[u]]], (len(rows[u]), Y.shape[1])) for u in tr_users])
+        Xtr = np.concatenate([X[rows[u]] for u in tr_users]); gtr = np.concatenate([group[rows[u]] for u in tr_users])
+    else: Xtr, Ytr, gtr = X[~te], Y[~te], group[~te]
+    if alpha is None: alpha = choose_alpha(Xtr, Ytr, gtr, n_folds=min(n_folds, len(tr_users)))
+    m = _ridge(alpha).fit(Xtr, Ytr)
+    return dict(r2=_r2(Y[te], m.predict(X[te])), alpha=alpha, probe=m, test_users=test_users)
+
 def linear_probe(X:np.ndarray, Y:np.ndarray, # features and targets (rows aligned)
                  group:np.ndarray, # user of each row (the split is by user: no user in both parts)
                  test_frac:float=0.3, # share of users held out
-                 alpha:float=1.0, # ridge penalty
+                 alpha:float|None=None, # ridge penalty on standardised features (None: chosen by cross-validation over training users)
                  shuffle:bool=False, # control: give each training user another training user's targets
                  seed:int=0, # seed of the user split and of the shuffle
                 ) -> float: # R^2 on held-out users
-    "Held-out R^2 of a ridge probe from model states to true interests."
-    from sklearn.linear_model import Ridge
-    from sklearn.metrics import r2_score
-    rng = np.random.default_rng(seed); ug = np.unique(group)
-    test_users = rng.choice(ug, size=max(1, int(round(test_frac * len(ug)))), replace=False)
-    te = np.isin(group, test_users); Ytr = Y[~te]
-    if shuffle:                                                     # permute users, keep within-user time order
-        tr_users = np.unique(group[~te]); perm = dict(zip(tr_users, rng.permutation(tr_users)))
-        src = {u: Y[group == u] for u in tr_users}
-        Ytr = np.concatenate([np.resize(src[perm[u]], (int((group == u).sum()), Y.shape[1])) for u in tr_users])
-        Xtr = np.concatenate([X[group == u] for u in tr_users])
-    else: Xtr = X[~te]
-    m = Ridge(alpha=alpha).fit(Xtr, Ytr)
-    return float(r2_score(Y[te], m.predict(X[te]), multioutput='variance_weighted'))
+    "Held-out R^2 of a ridge probe from model states to true interests (see `fit_probe`)."
+    return fit_probe(X, Y, group, test_frac, alpha, shuffle, seed)['r2']
 
 def probe_states(model, # an `InterestModel`
                  split, # `SplitData` whose sequences to read

@@ -1,6 +1,6 @@
 """Prose quotes no number that its notebook does not compute or check.
 
-In the chapters whose prose discusses measured results — evaluation (07), baselines (08) and the case study (10) —
+In the chapters whose prose discusses measured results — evaluation (07), baselines (08), the case study (10) and interest analysis (11) —
 a number typed into a markdown cell goes stale as soon as the notebook is re-run with another model: the outputs
 change, the prose does not, and nothing fails. The rule enforced here:
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 NBS = Path(__file__).resolve().parents[1]/'nbs'
-CHECKED = ['07_evaluate.ipynb', '08_baselines.ipynb', '10_case_study.ipynb']
+CHECKED = ['07_evaluate.ipynb', '08_baselines.ipynb', '10_case_study.ipynb', '11_interest_analysis.ipynb']
 
 _NUM = re.compile(r'(?<![\w.§@/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{5,})(?![\w.]*\d)')
 
