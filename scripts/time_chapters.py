@@ -55,7 +55,7 @@ def read_rows(path):
 
 def write(path, rows):
     env = ', '.join(f'{k}={os.environ[k]}' for k in ('OMP_NUM_THREADS', 'MPLBACKEND') if k in os.environ) or 'none set'
-    text = (f"# Chapter run times under `nbdev_test`\n\n"
+    text = (f"## Chapter run times under `nbdev_test`\n\n"
             f"Written by `python scripts/time_chapters.py` (all chapters; or `python scripts/time_chapters.py NAME ...` "
             f"to re-time some and keep the other rows). Each row: `nbdev_test --path nbs/NAME.ipynb` (default flags: "
             f"`#| slow` cells skipped), wall time, exit status, and the machine's 1-minute load average before and "

@@ -34,6 +34,7 @@ def _stage_times(log:str) -> dict:
 
 def measure(reuse_venv:str|None) -> dict:
     work = Path(tempfile.mkdtemp(prefix='main-job-'))
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()   # what is installed
     env = dict(os.environ, INTEREST_LLM_CACHE=str(work / 'cache'), HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', MPLBACKEND='Agg')
     for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): env.pop(k, None)      # the user's default: torch picks the threads
     install_s = None
@@ -58,7 +59,7 @@ def measure(reuse_venv:str|None) -> dict:
                load_before=load0, load_after=load1, cpus=os.cpu_count(), python=platform.python_version(), torch=m['torch'],
                threads=m['threads'], peak_rss_mb=m['peak_rss_mb'], test_ndcg10=m['test']['ndcg@10'], test_hr10=m['test']['hr@10'],
                baselines={k: v['test']['ndcg@10'] for k, v in m['baselines'].items()},
-               commit=subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+               commit=commit,
                finished=time.strftime('%Y-%m-%d %H:%M'), **_stage_times(log))
     shutil.rmtree(work, ignore_errors=True)
     return res

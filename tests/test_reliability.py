@@ -306,7 +306,7 @@ def test_same_seed_same_metrics_run_after_run(tmp_path):
 def test_fit_bad_input(sim, tmp_path):
     _, _, sp = sim
     with pytest.raises(ValueError, match=r'lr must be > 0'): tcfg(lr=0)
-    with pytest.raises(ValueError, match=r"scheduler must be 'none' or 'cosine', got 'cos'"): tcfg(scheduler='cos')
+    with pytest.raises(ValueError, match=r"scheduler must be 'none', 'cosine' or 'plateau', got 'cos'"): tcfg(scheduler='cos')
     with pytest.raises(ValueError, match=r'resume=True needs checkpoint_dir'): fit(tiny(sp), sp, tcfg(resume=True))
     short = leave_one_out(_df(user=['u1', 'u1', 'u2', 'u2']), n_negatives=0)        # nobody has a validation target
     with pytest.raises(ValueError, match=r'split has no valid targets \(every user has < 3 events\)'):
