@@ -132,8 +132,7 @@ def write_run(folder:str|Path, # where the files go (the working folder)
     split.save(run / 'split')
     items[items['item'].isin(set(split.item_ids[1:]))][['item', 'text']].to_csv(run / 'items.csv.gz', index=False)
     if result is not None and result.history:
-        import matplotlib; matplotlib.use('Agg', force=False)
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt                  # no backend switch: a notebook that trains keeps its inline figures
         fig = plot_history(result.history, title=f"{metrics['model']} on {metrics['dataset']} (seed {metrics['seed']})")
         fig.savefig(run / 'learning_curves.png', dpi=110); plt.close(fig)
     if ranks is not None:
