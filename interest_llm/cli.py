@@ -77,8 +77,9 @@ def _model_options(p):
     g.add_argument('--dropout', type=float, help="dropout inside the model (default: the model's own)")
     g.add_argument('--beta', type=float, help="weight of the KL term (default: the model's own)")
     g.add_argument('--loss', choices=('ce', 'bce', 'sampled'), help="training loss: softmax cross-entropy over the whole catalogue (ce, the default), "
-                   "the article's BCE against --n-neg sampled negatives (bce), or a sampled softmax over --n-neg uniform negatives per batch with the log-Q correction (sampled); the sampled losses are cheaper per step on large catalogues")
-    g.add_argument('--n-neg', type=int, help="sampled negatives per position with --loss bce (default: 100)")
+                   "the article's BCE against --n-neg sampled negatives (bce), or a sampled softmax over --n-neg negatives per batch drawn from --sampler, with the log-Q correction (sampled); the sampled losses are cheaper per step on large catalogues")
+    g.add_argument('--n-neg', type=int, help="sampled negatives: per position with --loss bce, per batch with --loss sampled (default: 100)")
+    g.add_argument('--sampler', choices=('uniform', 'popularity'), help="proposal of --loss sampled: uniform, or the items' training counts (default: uniform)")
     g.add_argument('--free-bits', type=float, help="minimum KL per latent dimension in nats, against posterior collapse (default: the model's own, 0.05)")
     g.add_argument('--adapter-init', choices=('whiten', 'random'), help="start of the text adapter: PCA whitening of the catalogue's vectors (whiten, the default) or random")
     g.add_argument('--recon-weight', type=float, help="weight of the VAE's reconstruction of the next item's text from z (default: the model's own, 1.0)")
@@ -303,6 +304,7 @@ def model_config_from(args, split:SplitData, text_emb) -> ModelConfig:
     if getattr(args, 'adapter_init', None): kw['adapter_init'] = args.adapter_init
     if getattr(args, 'loss', None): kw['loss'] = args.loss
     if getattr(args, 'n_neg', None): kw['n_neg'] = args.n_neg
+    if getattr(args, 'sampler', None): kw['sampler'] = args.sampler
     return ModelConfig(**kw)
 
 def build_model(args, split:SplitData, text_emb):

@@ -101,6 +101,13 @@ def test_cli_accepts_the_sampled_loss():
     assert a.loss == 'sampled' and a.n_neg == 50
     with pytest.raises(SystemExit): build_parser().parse_args(['train', '--loss', 'softmax'])
 
+def test_cli_trains_with_the_popularity_proposal(tmp_path):
+    from interest_llm.cli import main
+    m = main(['train', '--dataset', 'simulated', '--quick', '--no-llm', '--baselines', 'none', '--loss', 'sampled', '--sampler', 'popularity',
+              '--n-neg', '20', '--out', str(tmp_path / 'r')])
+    assert m['model_config']['loss'] == 'sampled' and m['model_config']['sampler'] == 'popularity' and m['model_config']['n_neg'] == 20
+    assert all(np.isfinite(h['train']['loss']) for h in m['history'])
+
 def test_scoring_cache_follows_parameter_changes():
     torch.manual_seed(0)
     m = InterestModel(ModelConfig(n_items=30, text_dim=8, emb_dim=8, hidden_dim=8, latent_dim=4), torch.randn(31, 8)).eval()
