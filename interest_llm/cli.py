@@ -15,15 +15,15 @@ from .model import ModelConfig, InterestModel
 from .train import TrainConfig, fit, save_tensors, CheckpointError
 from .evaluate import evaluate_all, peak_rss_mb
 from .baselines import BASELINES, run_baseline
-from .runs import RunFolder, RunFolderError, load_run
-from .benchmark import PROTOCOL, run_matrix, BenchmarkError
+from .runs import RunFolder, RunFolderError, load_run, write_json
+from .benchmark import PROTOCOL, DETERMINISTIC, run_matrix, BenchmarkError
 
 # %% auto #0
-__all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'COMMANDS', 'build_parser', 'CLIError', 'resolve',
-           'data_dir', 'check_options', 'pick_device', 'dataset_label', 'load_data', 'log_cleaning', 'make_split',
-           'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'epoch_logger', 'cmd_train',
-           'dataclass_dict', 'command_line', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'cmd_benchmark',
-           'main']
+__all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'TEXT_BASELINES', 'COMMANDS', 'build_parser', 'CLIError',
+           'resolve', 'data_dir', 'check_options', 'pick_device', 'dataset_label', 'load_data', 'log_cleaning',
+           'make_split', 'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'epoch_logger',
+           'cmd_train', 'dataclass_dict', 'command_line', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed',
+           'cmd_benchmark', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
@@ -225,11 +225,13 @@ def dataset_label(args) -> str:
         if name.lower().endswith(suf): name = name[:-len(suf)]
     return re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-.') or 'file'
 
+TEXT_BASELINES = ('content', 'text_sasrec')   # baselines that read the LLM's item vectors
+
 def _needs_text(args) -> bool:
     "Whether this `train` run uses the LLM's text vectors at all (ours with text, or a text baseline)."
     names = [] if args.baselines in (None, '', 'none') else [b.strip() for b in args.baselines.split(',')]
     if args.no_llm: return False          # --no-llm: no text anywhere (text baselines are skipped, and said so)
-    return args.model in ('ours', 'content', 'text_sasrec') or any(b in ('content', 'text_sasrec') for b in names)
+    return args.model in ('ours', *TEXT_BASELINES) or any(b in TEXT_BASELINES for b in names)
 
 # %% ../nbs/09_cli.ipynb #c015
 def _notes(caught, log):
@@ -390,10 +392,10 @@ def _baselines(args, split, text_emb, log) -> dict:
     if bad: raise CLIError(f"unknown baseline(s) {bad}; choose from {', '.join(BASELINES)} (or 'none')")
     out = {}
     for name in names:
-        if text_emb is None and name in ('content', 'text_sasrec'): log(f"baseline {name} skipped: --no-llm gives no text vectors"); continue
+        if text_emb is None and name in TEXT_BASELINES: log(f"baseline {name} skipped: --no-llm gives no text vectors"); continue
         t = time.perf_counter()
         cfg = train_config_from(args)
-        log(f"baseline {name}: training" if name not in ('pop', 'itemknn', 'markov', 'content') else f"baseline {name}: fitting")
+        log(f"baseline {name}: " + ('fitting' if name in DETERMINISTIC else 'training'))
         r = run_baseline(name, split, text_emb, args.seed, cfg, device=pick_device(args.device), on_epoch=epoch_logger(cfg, log, f"baseline {name} "),
                          **baseline_kwargs(args, name))
         out[name] = dict(r, seconds=time.perf_counter() - t)
@@ -484,11 +486,6 @@ def command_line(args) -> str:
     "The command that reproduces this run."
     return 'interest-llm ' + shlex.join(getattr(args, 'argv', None) or [args.command])
 
-def _write_json(obj, path):
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(json.dumps(obj, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
-    os.replace(tmp, path)
-
 # %% ../nbs/09_cli.ipynb #c030
 def cmd_evaluate(args, log=print) -> dict:
     "The `evaluate` command: every protocol on a stage of the run's split."
@@ -498,7 +495,7 @@ def cmd_evaluate(args, log=print) -> dict:
     model.to(pick_device(args.device))                    # scoring follows the model's device
     mlen = cfg['args']['max_len']
     out = dict(run=str(args.run), stage=args.stage, protocol=PROTOCOL, **evaluate_all(model, split, args.stage, max_len=mlen))
-    _write_json(out, Path(args.run) / f'eval-{args.stage}.json')
+    write_json(out, Path(args.run) / f'eval-{args.stage}.json')
     log(json.dumps(out, indent=1, default=str))
     return out
 
@@ -571,8 +568,8 @@ def cmd_embed(args, log=print) -> dict:
     inter, items = load_data(args, log=log)
     ids = np.array(['<pad>'] + sorted(set(items['item'].astype(str)) | set(inter['item'].astype(str))))
     t = time.perf_counter()
-    kw = dict(model=args.llm_model) if args.llm_model else {}
-    if pick_device(args.device).type != 'cpu': kw['device'] = str(pick_device(args.device))
+    kw, dev = (dict(model=args.llm_model) if args.llm_model else {}), pick_device(args.device)
+    if dev.type != 'cpu': kw['device'] = str(dev)
     if not sys.stdout.isatty(): kw['progress'] = _text_progress(log)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); emb = embed_catalogue(ids, items, **kw)
@@ -580,7 +577,7 @@ def cmd_embed(args, log=print) -> dict:
     except OSError as e: raise CLIError(f"--out {out}: cannot write the vectors ({e.strerror or e})") from None
     info = dict(dataset=args.dataset, model=args.llm_model or str(DEFAULT_MODEL), shape=list(emb.shape), sha256=sha,
                 seconds=time.perf_counter() - t, item_ids=ids.tolist())
-    _write_json(info, out.with_suffix('.json'))
+    write_json(info, out.with_suffix('.json'))
     log(f"{out}: {tuple(emb.shape)} vectors in {info['seconds']:.1f} s; item ids in {out.with_suffix('.json')}")
     return info
 

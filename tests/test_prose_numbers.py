@@ -51,18 +51,23 @@ def quoted_numbers(md):
         out.append((t, v))
     return out
 
+def code_tokens(nb, kind, skip_magics:bool=False):
+    "The strings of the tokens of type `kind` in the notebook's code cells (cells that do not tokenize end early, as Python would)."
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        s = src(c)
+        if skip_magics: s = '\n'.join(l for l in s.splitlines() if not l.lstrip().startswith(('%', '!')))
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(s).readline):
+                if tok.type == kind: yield tok.string
+        except (tokenize.TokenError, IndentationError, SyntaxError): pass
+
 def code_literals(nb):
     "Every numeric literal of the notebook's code cells (directive lines and comments excluded), as floats."
     vals = set()
-    for c in nb['cells']:
-        if c['cell_type'] != 'code': continue
-        s = '\n'.join(l for l in src(c).splitlines() if not l.lstrip().startswith(('%', '!')))
-        try:
-            for tok in tokenize.generate_tokens(io.StringIO(s).readline):
-                if tok.type == tokenize.NUMBER:
-                    try: vals.add(float(tok.string.replace('_', '')))
-                    except ValueError: pass
-        except (tokenize.TokenError, IndentationError, SyntaxError): pass
+    for t in code_tokens(nb, tokenize.NUMBER, skip_magics=True):
+        try: vals.add(float(t.replace('_', '')))
+        except ValueError: pass
     return vals
 
 def unaccounted(nb):
@@ -97,14 +102,7 @@ def product_names(md):
 
 def string_literals(nb):
     "The string literals of the notebook's code cells."
-    out = []
-    for c in nb['cells']:
-        if c['cell_type'] != 'code': continue
-        try:
-            for tok in tokenize.generate_tokens(io.StringIO(src(c)).readline):
-                if tok.type == tokenize.STRING: out.append(tok.string)
-        except (tokenize.TokenError, IndentationError, SyntaxError): pass
-    return out
+    return list(code_tokens(nb, tokenize.STRING))
 
 def unchecked_names(nb):
     "[(cell id, name)] product names typed into markdown cells that no code cell names."
