@@ -20,7 +20,7 @@ __all__ = ['BASELINES', 'train_sequences', 'item_counts', 'Pop', 'user_item_matr
 
 # %% ../nbs/08_baselines.ipynb #c005
 from .data import SplitData, make_loader
-from .train import TrainConfig, TrainResult, fit, model_ranks, metrics_from_ranks, evaluate_model
+from .train import TrainConfig, TrainResult, fit, model_ranks, metrics_from_ranks, evaluate_model, train_item_counts
 from .llm import TextAdapter
 from .model import ce_chunked
 
@@ -31,11 +31,10 @@ def train_sequences(split:SplitData) -> list:
 
 # %% ../nbs/08_baselines.ipynb #c013
 def item_counts(split:SplitData) -> np.ndarray:
-    "Training-event count of every item (index 0, the padding token, is 0)."
-    seqs = train_sequences(split)
-    c = np.bincount(np.concatenate(seqs) if seqs else np.zeros(0, np.int64), minlength=split.n_items + 1)
+    "Training-event count of every item (index 0, the padding token, is 0), as floats: `train.train_item_counts`."
+    c = train_item_counts(split).astype(np.float64)
     c[0] = 0
-    return c.astype(np.float64)
+    return c
 
 # %% ../nbs/08_baselines.ipynb #c016
 def _as_scores(s, n_items:int) -> torch.Tensor:
