@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from .data import DATASETS, load_dataset, load_table, leave_one_out, SplitData, clean, CleaningReport, positional_time
 from .llm import embed_catalogue, DEFAULT_MODEL
-from .model import ModelConfig, InterestModel
+from .model import ModelConfig, InterestModel, PRECISIONS, resolve_precision
 from .train import TrainConfig, fit, save_tensors, CheckpointError
 from .evaluate import evaluate_all, peak_rss_mb
 from .baselines import BASELINES, run_baseline
@@ -100,6 +100,8 @@ def _train_options(p):
     g.add_argument('--weight-decay', type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
     g.add_argument('--kl-warmup', type=int, default=0, help="KL annealing: the KL weight grows linearly to beta over this many epochs (default: 0, none)")
     g.add_argument('--scheduler', choices=('none', 'cosine', 'plateau'), help="learning-rate schedule: none, cosine over --epochs, or plateau (halved after every epoch without a validation gain) (default: plateau; --quick: none)")
+    g.add_argument('--precision', choices=PRECISIONS, default='auto', help="matrix products of the full-softmax loss: auto (bf16 where "
+                   "the device multiplies bf16 natively, e.g. AVX512-BF16/AMX CPUs and recent GPUs; else fp32), fp32 or bf16 (default: auto)")
     g.add_argument('--baselines', help="comma list of baselines to compare with, or 'none' (default: pop,itemknn,markov,content,gru4rec; --quick: pop,markov)")
     g.add_argument('--threads', type=int, help="torch CPU threads (default: torch's choice)")
     _device_option(g)
@@ -322,7 +324,7 @@ def train_config_from(args, checkpoint_dir=None) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                        patience=args.patience, max_len=args.max_len, seed=args.seed, checkpoint_dir=checkpoint_dir,
                        resume=args.resume, progress=False if args.no_progress else None,
-                       kl_warmup=args.kl_warmup, scheduler=args.scheduler)
+                       kl_warmup=args.kl_warmup, scheduler=args.scheduler, precision=args.precision)
 
 def baseline_kwargs(args, name:str) -> dict:
     "Constructor options of a neural baseline from --hidden/--dropout, so it is compared at our model's width."
@@ -424,8 +426,9 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
     _notes(caught, log)
     folder.check_catalogue(split.item_ids)                 # on --resume: the same catalogue as the interrupted run
     label, dev = dataset_label(args), pick_device(args.device)
+    prec = resolve_precision(args.precision, dev)          # what --precision auto means on this device
     log(f"data: {label}: {len(inter)} events, {split.n_users} users, {split.n_items} items, {len(split.eval_users())} evaluated users  "
-        f"[{_dur(time.perf_counter() - t_start)} elapsed; device {dev}]")
+        f"[{_dur(time.perf_counter() - t_start)} elapsed; device {dev}, loss products in {prec}]")
     why = positional_time(inter)
     if why and not args.no_time:                           # gaps of 1 "second" between positions would teach the time features nonsense
         log(f"note: {why}; the time features are turned off (as with --no-time). Give Unix seconds or dates to use them.")
@@ -461,7 +464,7 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
     metrics = dict(dataset=label, protocol=PROTOCOL, model=args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time),
                                                                  ('-no-repeat', args.no_repeat)) if f),
                    seed=args.seed, valid=valid, test=test, baselines={k: dict(test=v['test'], valid=v.get('valid'), timing=v.get('timing'),
-                   seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, peak_rss_mb=peak_rss_mb(),
+                   seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, precision=prec, peak_rss_mb=peak_rss_mb(),
                    data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
                              max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0,
                              cleaning=None if args.no_clean else report.steps, positional_time=why),

@@ -9,7 +9,7 @@
 # sequence representation learning for recommender systems (UniSRec).
 from __future__ import annotations
 from fastcore.basics import patch
-import json, math, os, warnings
+import contextlib, json, math, os, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -23,8 +23,8 @@ from .sequence import SequenceEncoder
 from .vae import InterestVAE
 
 # %% auto #0
-__all__ = ['ModelConfig', 'InterestModel', 'repeat_pairs', 'recency_bucket', 'last_repeat_pairs', 'sparse_lookup', 'ce_chunked',
-           'at_last']
+__all__ = ['PRECISIONS', 'ModelConfig', 'InterestModel', 'repeat_pairs', 'recency_bucket', 'last_repeat_pairs', 'sparse_lookup',
+           'bf16_native', 'resolve_precision', 'ce_precision', 'ce_chunked', 'at_last']
 
 # %% ../nbs/05_model.ipynb #c007
 @dataclass
@@ -248,16 +248,44 @@ def add_repeat(self:InterestModel, s:torch.Tensor, # (B, N+1) scores at each row
     return s.index_put((b, it), self.W_r(h)[b, k], accumulate=True)
 
 # %% ../nbs/05_model.ipynb #c020
+PRECISIONS = ('auto', 'fp32', 'bf16')
+_CE_PRECISION = ['fp32']                      # what `ce_chunked` multiplies in when not told (set by `ce_precision`)
+
+def bf16_native(device='cpu') -> bool:
+    "Whether `device` multiplies bf16 matrices in hardware (a CPU with AVX512-BF16 or AMX, a CUDA GPU with bf16): where bf16 pays."
+    dev = torch.device(device)
+    try:
+        if dev.type == 'cpu': return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if dev.type == 'cuda': return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    except (AttributeError, RuntimeError): pass   # an older or a CPU-only build: no native bf16
+    return False
+
+def resolve_precision(precision:str, # 'auto', 'fp32' or 'bf16'
+                      device='cpu') -> str:
+    "'fp32' or 'bf16': 'auto' is bf16 where `device` has native bf16 matrix products (`bf16_native`), else fp32."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return ('bf16' if bf16_native(device) else 'fp32') if precision == 'auto' else precision
+
+@contextlib.contextmanager
+def ce_precision(precision:str): # 'fp32' or 'bf16' ('auto': resolved for the CPU)
+    "Within the block, `ce_chunked` multiplies in `precision` unless its call says otherwise (`fit` sets it from `TrainConfig.precision`)."
+    p = resolve_precision(precision)
+    _CE_PRECISION.append(p)
+    try: yield p
+    finally: _CE_PRECISION.pop()
+
 class _FusedCE(torch.autograd.Function):
     "Sum over rows of softmax CE against all items, chunked; the gradient is formed chunk by chunk in the forward pass."
     @staticmethod
-    def forward(ctx, u, E_all, bias, targets, r, i, v, chunk, want_grad):
+    def forward(ctx, u, E_all, bias, targets, r, i, v, chunk, want_grad, low=None):
         E1, b1, total = E_all[1:], bias[1:], u.new_zeros(())                   # (N, E), (N,): no padding column
+        if low is not None: E_lo = E1.to(low)                                  # bf16 copy of the items, made once
         if want_grad: gu, gE, gb = torch.zeros_like(u), torch.zeros_like(E1), torch.zeros_like(b1)
         gv = torch.zeros_like(v) if v is not None else None
         for a in range(0, len(u), chunk):
             u_c, t_c = u[a:a + chunk], targets[a:a + chunk] - 1
-            s = torch.addmm(b1, u_c, E1.T)                                     # (c, N) logits of the chunk
+            if low is None: s = torch.addmm(b1, u_c, E1.T)                     # (c, N) logits of the chunk
+            else: u_lo = u_c.to(low); s = torch.mm(u_lo, E_lo.T).float().add_(b1)  # bf16 product (fp32 sums inside), fp32 from here on
             sel = None
             if v is not None:
                 sel = ((r >= a) & (r < a + len(u_c))).nonzero()[:, 0]
@@ -269,7 +297,10 @@ class _FusedCE(torch.autograd.Function):
             total = total + (m + z.log() - st).sum()                           # logsumexp - target logit
             if want_grad:
                 s.div_(z[:, None]); s[rows, t_c] -= 1                          # dL/ds = softmax - onehot, (c, N)
-                gu[a:a + len(u_c)] = s @ E1; gE.addmm_(s.T, u_c); gb += s.sum(0)
+                if low is None: gu[a:a + len(u_c)] = s @ E1; gE.addmm_(s.T, u_c); gb += s.sum(0)
+                else:
+                    gb += s.sum(0); s_lo = s.to(low)
+                    gu[a:a + len(u_c)] = s_lo @ E_lo; gE += s_lo.T @ u_lo      # bf16 products, accumulated in fp32
                 if sel is not None: gv[sel] = s[r[sel] - a, i[sel] - 1]
         if want_grad: ctx.save_for_backward(gu, gE, gb, gv if gv is not None else u.new_zeros(0))
         return total
@@ -278,22 +309,26 @@ class _FusedCE(torch.autograd.Function):
     def backward(ctx, g):
         gu, gE, gb, gv = ctx.saved_tensors
         pad = lambda x: torch.cat([x.new_zeros((1,) + x.shape[1:]), x])         # padding row/entry: zero gradient
-        return gu * g, pad(gE) * g, pad(gb) * g, None, None, None, (gv * g if gv.numel() else None), None, None
+        return gu * g, pad(gE) * g, pad(gb) * g, None, None, None, (gv * g if gv.numel() else None), None, None, None
 
 def ce_chunked(u:torch.Tensor, # (M, E) user interests at the target positions
                E_all:torch.Tensor, # (N+1, E) item representations
                bias:torch.Tensor, # (N+1,) item biases
                targets:torch.Tensor, # (M,) target item indices (>= 1)
-               chunk:int=1024, # rows per chunk (at most; see max_cells)
+               chunk:int|None=None, # rows per chunk (at most; see max_cells); None: 1024 in fp32, about 2^18 logits' worth in bf16
                extra:tuple|None=None, # optional sparse scores (rows (P,), items (P,), values (P,)) added to the logits
                max_cells:int=2**26, # a chunk's logits hold at most this many floats (fewer rows on large catalogues)
+               precision:str|None=None, # 'fp32', 'bf16' or 'auto' for the three matrix products; None: the `ce_precision` in force (fp32)
               )->torch.Tensor:
     "Mean softmax cross-entropy over all items (padding excluded), chunked; each chunk's gradient is formed at once."
-    chunk = max(1, min(chunk, max_cells // max(len(E_all) - 1, 1)))
+    p = resolve_precision(precision, u.device) if precision is not None else _CE_PRECISION[-1]
+    N = max(len(E_all) - 1, 1)
+    if chunk is None: chunk = 1024 if p == 'fp32' else max(32, min(1024, 2**18 // N))   # bf16: the elementwise passes stay in cache
+    chunk = max(1, min(chunk, max_cells // N))
     r, i, v = extra if extra is not None else (None, None, None)
     want = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in (u, E_all, bias, v))
-    return _FusedCE.apply(u, E_all, bias, targets, r, i, v, chunk, want) / max(len(u), 1)
-
+    low = torch.bfloat16 if p == 'bf16' else None
+    return _FusedCE.apply(u, E_all, bias, targets, r, i, v, chunk, want, low) / max(len(u), 1)
 
 # %% ../nbs/05_model.ipynb #c021
 @patch

@@ -12,6 +12,7 @@ from torch import nn
 from safetensors.torch import save_file, load_file
 from tqdm import tqdm
 from .data import make_loader
+from .model import PRECISIONS, ce_precision, resolve_precision
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'RESUME_FREE', 'target_ranks', 'metrics_from_ranks', 'ranking_metrics', 'TrainConfig',
@@ -101,11 +102,13 @@ class TrainConfig:
     progress: bool|None = None     # tqdm bars; None = only when stderr is a terminal
     max_minutes: float|None = None # wall-clock budget: stop after the epoch that exceeds it
     kl_warmup: int = 0             # KL annealing: model.kl_scale = min(1, epoch / kl_warmup) (0: always 1)
+    precision: str = 'fp32'        # matrix products of the full-softmax CE: 'fp32', 'bf16' or 'auto' (bf16 where the device has it natively)
 
     def __post_init__(self):
         if self.scheduler not in ('none', 'cosine', 'plateau'): raise ValueError(f"scheduler must be 'none', 'cosine' or 'plateau', got {self.scheduler!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1: raise ValueError("epochs, batch_size and patience must be >= 1")
         if self.lr <= 0: raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         self.ks = tuple(int(k) for k in self.ks)
 
 # %% ../nbs/06_train.ipynb #c024
@@ -159,15 +162,16 @@ def _forward_kwargs(model) -> dict:
 def train_epoch(model:nn.Module, # model (or DDP wrapper) whose forward(batch) returns a dict with 'loss'
                 loader, # iterable of training batches
                 opt:torch.optim.Optimizer, # optimiser
-                cfg:TrainConfig, # clip and progress settings
+                cfg:TrainConfig, # clip, precision and progress settings
                 desc:str='train', # progress-bar label
                ) -> dict: # mean of every scalar term of the forward's dict, weighted by the number of targets
     "One pass over `loader`; raises `NonFiniteLoss` before stepping on a NaN/inf loss."
     model.train(); sums, n_tot = {}, 0
     kw, dev = _forward_kwargs(model), model_device(model)
+    prec = resolve_precision(cfg.precision, dev)                        # 'auto' -> bf16 where this device multiplies bf16 natively
     for step, batch in enumerate(_bar(loader, cfg, desc=desc)):
         batch = to_device(batch, dev)                                   # single-process GPU training: batches follow the model
-        out = model(batch, **kw)
+        with ce_precision(prec): out = model(batch, **kw)               # the chunked CE forms its gradient here, in `prec`
         loss = out['loss']
         if not torch.isfinite(loss): raise NonFiniteLoss(f"loss is {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -364,6 +368,7 @@ def save_checkpoint(folder:str, model, opt, sched, cfg:TrainConfig, state:dict):
 # %% ../nbs/06_train.ipynb #c052
 def _check_train_config(saved:dict, cfg:TrainConfig):
     cur = json.loads(json.dumps(asdict(cfg), default=_jsonable))
+    saved = {**json.loads(json.dumps(asdict(TrainConfig()), default=_jsonable)), **saved}   # options newer than the checkpoint: their defaults, which it ran with
     free = [k for k in RESUME_FREE if not (k == 'epochs' and saved.get('scheduler') != 'none')]   # a schedule depends on epochs
     diff = [k for k in set(saved) | set(cur) if k not in free and saved.get(k) != cur.get(k)]
     if diff: raise CheckpointError("checkpoint was made with a different training configuration: "

@@ -150,6 +150,22 @@ def test_vae_and_schedule_options_reach_the_configs(tmp_path, tiny_llm, cache):
     assert m['train_config']['kl_warmup'] == 3 and m['train_config']['scheduler'] == 'cosine'
     assert 'ndcg@10' in m['baselines']['gru4rec']['test']
 
+def test_precision_option_reaches_training_and_metrics(tmp_path, tiny_llm, cache, monkeypatch):
+    "--precision is checked by argparse, reaches TrainConfig, and metrics.json records what `auto` meant on this device."
+    import interest_llm.model as M
+    from interest_llm.model import bf16_native
+    seen = []
+    orig = M._FusedCE.apply
+    monkeypatch.setattr(M._FusedCE, 'apply', lambda *a: seen.append(a[-1]) or orig(*a))   # last argument: the low dtype (None = fp32)
+    for prec, want in (('fp32', 'fp32'), ('bf16', 'bf16'), ('auto', 'bf16' if bf16_native() else 'fp32')):
+        seen.clear()
+        m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'gru4rec', '--precision', prec,
+                  '--out', str(tmp_path / prec)])
+        assert m['train_config']['precision'] == prec and m['precision'] == want
+        assert seen and set(seen) == {None if want == 'fp32' else M.torch.bfloat16}   # ours and the GRU4Rec baseline alike
+    with pytest.raises(SystemExit) as e: main(['train', '--precision', 'fp16'])
+    assert e.value.code == 2
+
 def test_baselines_take_the_width_of_our_model():
     from interest_llm.cli import baseline_kwargs
     a = build_parser().parse_args(['train', '--hidden', '96', '--dropout', '0.3'])
