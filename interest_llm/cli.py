@@ -22,8 +22,8 @@ from .benchmark import PROTOCOL, DETERMINISTIC, run_matrix, BenchmarkError
 __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'TEXT_BASELINES', 'COMMANDS', 'build_parser', 'CLIError',
            'resolve', 'data_dir', 'check_options', 'pick_device', 'dataset_label', 'load_data', 'log_cleaning',
            'make_split', 'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'epoch_logger',
-           'cmd_train', 'dataclass_dict', 'command_line', 'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed',
-           'cmd_benchmark', 'main']
+           'baseline_names', 'BaselineProcess', 'use_baseline_process', 'cmd_train', 'dataclass_dict', 'command_line',
+           'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'cmd_benchmark', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
@@ -103,6 +103,9 @@ def _train_options(p):
     g.add_argument('--precision', choices=PRECISIONS, default='auto', help="matrix products of the full-softmax loss: auto (bf16 where "
                    "the device multiplies bf16 natively, e.g. AVX512-BF16/AMX CPUs and recent GPUs; else fp32), fp32 or bf16 (default: auto)")
     g.add_argument('--baselines', help="comma list of baselines to compare with, or 'none' (default: pop,itemknn,markov,content,gru4rec; --quick: pop,markov)")
+    g.add_argument('--baseline-process', choices=('auto', 'off'), default='auto', help="auto: on a CPU with 2+ threads, the neural "
+                   "baselines (e.g. gru4rec) train in a second process on one thread while our model trains on the others; off: one after "
+                   "the other, after our model (default: auto)")
     g.add_argument('--threads', type=int, help="torch CPU threads (default: torch's choice)")
     _device_option(g)
     g.add_argument('--out', help="run folder (default: ./runs/<dataset>-<timestamp>)")
@@ -387,13 +390,17 @@ def _embed(args, split, items, log):
     log(f"text vectors: {tuple(emb.shape)} from {args.llm_model or 'all-MiniLM-L6-v2'} in {time.perf_counter() - t:.1f} s (cached on disk)")
     return emb, time.perf_counter() - t
 
-def _baselines(args, split, text_emb, log) -> dict:
-    "Train and score every --baselines entry under the same protocol."
+def baseline_names(args) -> list:
+    "The --baselines entries, checked."
     names = [] if args.baselines in (None, '', 'none') else [b.strip() for b in args.baselines.split(',') if b.strip()]
     bad = [b for b in names if b not in BASELINES]
     if bad: raise CLIError(f"unknown baseline(s) {bad}; choose from {', '.join(BASELINES)} (or 'none')")
+    return names
+
+def _baselines(args, split, text_emb, log, names=None) -> dict:
+    "Train and score every --baselines entry (or `names`) under the same protocol, one after another."
     out = {}
-    for name in names:
+    for name in baseline_names(args) if names is None else names:
         if text_emb is None and name in TEXT_BASELINES: log(f"baseline {name} skipped: --no-llm gives no text vectors"); continue
         t = time.perf_counter()
         cfg = train_config_from(args)
@@ -403,6 +410,57 @@ def _baselines(args, split, text_emb, log) -> dict:
         out[name] = dict(r, seconds=time.perf_counter() - t)
         log(f"baseline {name:<12} test ndcg@10 {r['test']['ndcg@10']:.4f}  hr@10 {r['test']['hr@10']:.4f}  ({out[name]['seconds']:.1f} s)")
     return out
+
+
+# %% ../nbs/09_cli.ipynb #b2c0686c
+def _baseline_worker(args, names, split, text_emb, q):
+    "The second process: train `names` one after another on one torch thread; every log line, then the results, go through `q`."
+    torch.set_num_threads(1)
+    try: q.put(('done', _baselines(args, split, text_emb, lambda line: q.put(('log', line)), names), peak_rss_mb()))
+    except BaseException as e: q.put(('error', f"{type(e).__name__}: {e}", None))
+
+class BaselineProcess:
+    "Neural baselines trained in a spawned process while our model trains in this one; its lines are logged here as they come."
+    def __init__(self, args, names:list, split, text_emb, log):
+        import multiprocessing as mp, threading
+        ctx = mp.get_context('spawn')                    # a fresh interpreter: no fork of torch's thread pools
+        self.q, self.log, self.msg = ctx.Queue(), log, None
+        self.p = ctx.Process(target=_baseline_worker, args=(args, list(names), split, text_emb, self.q), daemon=True)
+        self.p.start()
+        self.reader = threading.Thread(target=self._read, daemon=True); self.reader.start()
+
+    def _read(self):
+        import queue
+        while self.msg is None:
+            try: m = self.q.get(timeout=0.5)
+            except queue.Empty:
+                if not self.p.is_alive(): self.msg = ('error', f"the baseline process ended with exit code {self.p.exitcode} and no result", None)
+                continue
+            if m[0] == 'log': self.log(m[1])
+            else: self.msg = m
+
+    def join(self) -> tuple:
+        "(results by name, peak memory of the process in MB); a failure in the process is a CLIError here."
+        self.reader.join(); self.p.join(timeout=30)
+        if self.msg[0] == 'error': raise CLIError(f"baseline process: {self.msg[1]}")
+        return self.msg[1], self.msg[2]
+
+    def stop(self):
+        "End the process if it still runs (our side failed or was interrupted)."
+        if self.p.is_alive(): self.p.terminate(); self.p.join(timeout=10)
+
+def _one_line_at_a_time(log):
+    "`log` behind a lock, for lines logged from two threads."
+    import threading
+    lock = threading.Lock()
+    def locked(line):
+        with lock: log(line)
+    return locked
+
+def use_baseline_process(args, names:list, dev) -> list:
+    "The neural baselines to train in a second process: with `--baseline-process auto`, when our model trains on a CPU with 2+ threads."
+    if getattr(args, 'baseline_process', 'off') != 'auto' or args.model != 'ours' or torch.device(dev).type != 'cpu' or torch.get_num_threads() < 2: return []
+    return [n for n in names if n not in DETERMINISTIC]
 
 # %% ../nbs/09_cli.ipynb #c025
 def cmd_train(args, log=print) -> dict:
@@ -435,49 +493,65 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
         args.no_time = True
     text_emb, embed_s = _embed(args, split, items, log)
     cfg = train_config_from(args, checkpoint_dir=str(folder.checkpoint_dir))
-    result, model, timing = None, None, dict(embed_s=embed_s)
-    if args.model == 'ours':
-        model = build_model(args, split, text_emb).to(dev)
-        log(f"model: InterestModel {model_config_from(args, split, text_emb)}")
-        try: result = fit(model, split, cfg, on_epoch=epoch_logger(cfg, log))
-        except CheckpointError as e: raise CLIError(f"--resume: {e}; resume with the options of the interrupted run, or pass another --out") from None
-        log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
-        test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len, ranks=True)
-        ranks = test.pop('ranks')                    # the per-user ranks of the same full-ranking pass
-        valid = result.best_valid
-        timing.update(train_s_per_epoch=result.s_per_epoch, valid_s_per_epoch=result.eval_s, eval_s=test['eval_s'],
-                      time_to_best_s=result.time_to_best, train_total_s=result.total_s, epochs_run=len(result.history),
-                      best_epoch=result.best_epoch, stop_reason=result.stop_reason)
-    else:
-        if args.model not in BASELINES: raise CLIError(f"unknown --model {args.model!r}; choose from ours, {', '.join(BASELINES)}")
-        r = run_baseline(args.model, split, text_emb, args.seed, cfg, masked=True, device=dev, on_epoch=epoch_logger(cfg, log),
-                         **baseline_kwargs(args, args.model))
-        valid, test, ranks = r['valid'], dict(r['test'], masked=r['test_masked']), (r['per_user']['user'], r['per_user']['rank'])
-        timing.update(r.get('timing', {}))
-        if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'],
-                                       time_to_best_s=r['fit'].get('time_to_best_s'))
-    log(f"test ({PROTOCOL}) [{_dur(time.perf_counter() - t_start)} elapsed]: " + '  '.join(f"{k} {test[k]:.4f}" for k in ('hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20')))
-    baselines = _baselines(args, split, text_emb, log)
-    timing['total_s'] = time.perf_counter() - t_start
-    ru = __import__('resource').getrusage(__import__('resource').RUSAGE_SELF)
-    timing['cpu_s'] = ru.ru_utime + ru.ru_stime                 # CPU seconds of this process (less sensitive to other load)
-    metrics = dict(dataset=label, protocol=PROTOCOL, model=args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time),
-                                                                 ('-no-repeat', args.no_repeat)) if f),
-                   seed=args.seed, valid=valid, test=test, baselines={k: dict(test=v['test'], valid=v.get('valid'), timing=v.get('timing'),
-                   seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, precision=prec, peak_rss_mb=peak_rss_mb(),
-                   data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
-                             max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0,
-                             cleaning=None if args.no_clean else report.steps, positional_time=why),
-                   train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
-                   latent=next((h.get('latent') for h in result.history if h['epoch'] == result.best_epoch), None) if result else None,
-                   history=result.history if result else None, command=command_line(args), torch=torch.__version__,
-                   threads=torch.get_num_threads(), python=platform.python_version())
-    try: run = folder.finish(metrics, model, split, items, result, ranks, config=dict(model='ours', dataset=label, args=_args_dict(args)))
-    except OSError as e:
-        raise CLIError(f"cannot write the run folder {folder.run} ({e.strerror or e}); nothing was lost: the checkpoints stay in "
-                       f"{folder.work}, rerun with --resume once there is space") from None
-    log(f"run folder: {run}  (total {timing['total_s']:.1f} s, peak memory {metrics['peak_rss_mb']:.0f} MB)")
-    return metrics
+    timing = dict(embed_s=embed_s)
+    names = baseline_names(args)
+    side, bp, n_threads = use_baseline_process(args, names, dev), None, torch.get_num_threads()
+    if side:                                               # the two cores of a small machine: one for them, the rest for ours
+        log(f"baselines {', '.join(side)}: training in a second process on 1 thread while our model trains on {n_threads - 1}")
+        log = _one_line_at_a_time(log)                    # its lines arrive on another thread: never two half-lines
+        bp = BaselineProcess(args, side, split, text_emb, log); torch.set_num_threads(n_threads - 1)
+    try:
+        result, model = None, None
+        if args.model == 'ours':
+            model = build_model(args, split, text_emb).to(dev)
+            log(f"model: InterestModel {model_config_from(args, split, text_emb)}")
+            try: result = fit(model, split, cfg, on_epoch=epoch_logger(cfg, log))
+            except CheckpointError as e: raise CLIError(f"--resume: {e}; resume with the options of the interrupted run, or pass another --out") from None
+            log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
+            test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len, ranks=True)
+            ranks = test.pop('ranks')                    # the per-user ranks of the same full-ranking pass
+            valid = result.best_valid
+            timing.update(train_s_per_epoch=result.s_per_epoch, valid_s_per_epoch=result.eval_s, eval_s=test['eval_s'],
+                          time_to_best_s=result.time_to_best, train_total_s=result.total_s, epochs_run=len(result.history),
+                          best_epoch=result.best_epoch, stop_reason=result.stop_reason)
+        else:
+            if args.model not in BASELINES: raise CLIError(f"unknown --model {args.model!r}; choose from ours, {', '.join(BASELINES)}")
+            r = run_baseline(args.model, split, text_emb, args.seed, cfg, masked=True, device=dev, on_epoch=epoch_logger(cfg, log),
+                             **baseline_kwargs(args, args.model))
+            valid, test, ranks = r['valid'], dict(r['test'], masked=r['test_masked']), (r['per_user']['user'], r['per_user']['rank'])
+            timing.update(r.get('timing', {}))
+            if r.get('fit'): timing.update(epochs_run=r['fit']['epochs'], best_epoch=r['fit']['best_epoch'], stop_reason=r['fit']['stop_reason'],
+                                           time_to_best_s=r['fit'].get('time_to_best_s'))
+        log(f"test ({PROTOCOL}) [{_dur(time.perf_counter() - t_start)} elapsed]: " + '  '.join(f"{k} {test[k]:.4f}" for k in ('hr@10', 'ndcg@10', 'mrr@10', 'hr@20', 'ndcg@20')))
+        baselines, side_peak = _baselines(args, split, text_emb, log, [n for n in names if n not in side]), None
+        if bp is not None:
+            t = time.perf_counter(); more, side_peak = bp.join(); baselines.update(more)
+            log(f"baselines {', '.join(side)}: done in their process (waited {time.perf_counter() - t:.1f} s for them)")
+        baselines = {n: baselines[n] for n in names if n in baselines}   # the order of --baselines
+        timing['total_s'] = time.perf_counter() - t_start
+        ru = __import__('resource').getrusage(__import__('resource').RUSAGE_SELF)
+        timing['cpu_s'] = ru.ru_utime + ru.ru_stime                 # CPU seconds of this process (less sensitive to other load)
+        metrics = dict(dataset=label, protocol=PROTOCOL, model=args.model + ''.join(s for s, f in (('-no-llm', args.no_llm), ('-no-vae', args.no_vae), ('-no-time', args.no_time),
+                                                                     ('-no-repeat', args.no_repeat)) if f),
+                       seed=args.seed, valid=valid, test=test, baselines={k: dict(test=v['test'], valid=v.get('valid'), timing=v.get('timing'),
+                       seconds=v['seconds']) for k, v in baselines.items()}, timing=timing, precision=prec, peak_rss_mb=peak_rss_mb(),
+                       baseline_process=dict(baselines=side, threads=1, peak_rss_mb=side_peak) if side else None,
+                       data=dict(n_events=int(len(inter)), n_users=split.n_users, n_items=split.n_items, n_eval_users=int(len(split.eval_users())),
+                                 max_users=args.max_users, n_negatives=int(split.negatives.shape[1]) if split.negatives is not None else 0,
+                                 cleaning=None if args.no_clean else report.steps, positional_time=why),
+                       train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
+                       latent=next((h.get('latent') for h in result.history if h['epoch'] == result.best_epoch), None) if result else None,
+                       history=result.history if result else None, command=command_line(args), torch=torch.__version__,
+                       threads=torch.get_num_threads(), python=platform.python_version())
+        try: run = folder.finish(metrics, model, split, items, result, ranks, config=dict(model='ours', dataset=label, args=_args_dict(args)))
+        except OSError as e:
+            raise CLIError(f"cannot write the run folder {folder.run} ({e.strerror or e}); nothing was lost: the checkpoints stay in "
+                           f"{folder.work}, rerun with --resume once there is space") from None
+        log(f"run folder: {run}  (total {timing['total_s']:.1f} s, peak memory {metrics['peak_rss_mb']:.0f} MB)")
+        return metrics
+    finally:                                               # our side failed or was interrupted: end theirs too
+        if bp is not None: bp.stop(); torch.set_num_threads(n_threads)
+
 
 # %% ../nbs/09_cli.ipynb #c026
 def dataclass_dict(obj) -> dict:

@@ -58,7 +58,8 @@ def measure(reuse_venv:str|None) -> dict:
     res = dict(command='interest-llm train', wall_s=wall, install_s=install_s, fresh_venv=not reuse_venv, empty_cache=True,
                load_before=load0, load_after=load1, cpus=os.cpu_count(), python=platform.python_version(), torch=m['torch'],
                threads=m['threads'], peak_rss_mb=m['peak_rss_mb'], test_ndcg10=m['test']['ndcg@10'], test_hr10=m['test']['hr@10'],
-               baselines={k: v['test']['ndcg@10'] for k, v in m['baselines'].items()},
+               baselines={k: v['test']['ndcg@10'] for k, v in m['baselines'].items()}, precision=m.get('precision'),
+               baseline_process=m.get('baseline_process'),
                commit=commit,
                finished=time.strftime('%Y-%m-%d %H:%M'), **_stage_times(log))
     shutil.rmtree(work, ignore_errors=True)
@@ -66,17 +67,21 @@ def measure(reuse_venv:str|None) -> dict:
 
 def markdown(r:dict) -> str:
     mins = lambda s: f"{int(s // 60)} min {s % 60:.0f} s"
+    side = (r.get('baseline_process') or {}).get('baselines') or []
     base = ', '.join(f"{k} {v:.4f}" for k, v in sorted(r['baselines'].items(), key=lambda kv: -kv[1]))
     L = ['## The main job (`interest-llm train`, no options)', '',
          f"Measured with `python scripts/time_main_job.py` at commit {r['commit']} ({r['finished']} UTC): "
          f"{'a fresh virtual environment (`pip install torch==2.13.0 .`), ' if r['fresh_venv'] else ''}an empty embedding cache, "
-         f"{r['cpus']} CPUs, torch {r['torch']} with {r['threads']} threads, load average {r['load_before'][0]:.1f} before and "
-         f"{r['load_after'][0]:.1f} after (the job itself adds about {r['threads']}).", '',
+         f"{r['cpus']} CPUs, torch {r['torch']}, load average {r['load_before'][0]:.1f} before and {r['load_after'][0]:.1f} after "
+         f"(the job itself adds about {r['cpus']}). " + (f"Our model trained on {r['threads']} thread(s) while the neural baselines "
+         f"({', '.join(side)}) trained in a second process on 1 thread (`--baseline-process auto`); " if side else
+         f"Our model and then the baselines trained on {r['threads']} threads; ") + f"the loss's products in {r.get('precision') or 'fp32'}.", '',
          '| stage | seconds |', '|---|---:|',
          f"| embedding the item texts (MiniLM, empty cache) | {r.get('embed_s', float('nan')):.1f} |",
          f"| our model: {r.get('ours_epochs', '?')} epochs (best {r.get('ours_best_epoch', '?')}, {r.get('ours_stop', '?')}), training | {r.get('ours_train_s', float('nan')):.1f} |",
          f"| our model: validation after every epoch | {r.get('ours_valid_s', float('nan')):.1f} |"]
-    L += [f"| baseline {k[9:-2]}" + (f" ({r['gru4rec_epochs']} epochs)" if k == 'baseline_gru4rec_s' and 'gru4rec_epochs' in r else '') + f" | {v:.1f} |"
+    L += [f"| baseline {k[9:-2]}" + (f" ({r['gru4rec_epochs']} epochs)" if k == 'baseline_gru4rec_s' and 'gru4rec_epochs' in r else '')
+          + (' — in the second process, alongside our model' if k[9:-2] in side else '') + f" | {v:.1f} |"
           for k, v in r.items() if k.startswith('baseline_') and k.endswith('_s')]
     L += [f"| **total wall time** | **{r['wall_s']:.1f}** ({mins(r['wall_s'])}) |", '',
           f"Test NDCG@10 (full ranking, unmasked): ours {r['test_ndcg10']:.4f}; baselines {base}. Peak memory {r['peak_rss_mb']:.0f} MB."

@@ -79,7 +79,19 @@ def test_main_job_timer_reads_the_jobs_own_lines(tmp_path):
     r = dict(command='interest-llm train', wall_s=75.0, install_s=None, fresh_venv=False, empty_cache=True, load_before=(0.1, 0, 0),
              load_after=(1.9, 0, 0), cpus=2, python='3', torch=m['torch'], threads=m['threads'], peak_rss_mb=m['peak_rss_mb'],
              test_ndcg10=m['test']['ndcg@10'], test_hr10=m['test']['hr@10'], baselines={k: v['test']['ndcg@10'] for k, v in m['baselines'].items()},
-             commit='abc1234', finished='2026-11-30 12:00', **st)
+             commit='abc1234', finished='2026-11-30 12:00', baseline_process=m['baseline_process'], precision=m['precision'], **st)
     md = tmj.markdown(r)
-    assert md.startswith('## The main job') and '| baseline gru4rec (3 epochs) |' in md and '1 min 15 s' in md
+    side = ' — in the second process, alongside our model' if m['baseline_process'] else ''    # 2+ threads: gru4rec trained beside ours
+    assert md.startswith('## The main job') and f'| baseline gru4rec (3 epochs){side} |' in md and '1 min 15 s' in md
+    assert f"the loss's products in {m['precision']}" in md
     assert f"ours {m['test']['ndcg@10']:.4f}" in md
+
+def test_precision_benchmark_times_both_precisions(tmp_path):
+    "scripts/bench_precision.py times our model and GRU4Rec in fp32 and bf16 at 1 and 2 threads and writes its section."
+    out = tmp_path / 'precision.md'
+    p = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench_precision.py'), '--steps', '2', '--out', str(out)],
+                       capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    md = out.read_text()
+    assert md.startswith('## Loss precision') and md.count('| ours |') == 2 and md.count('| gru4rec |') == 2
+    assert all(float(x) > 0 for l in md.splitlines() if l.startswith(('| ours', '| gru4rec')) for x in l.strip('|').split('|')[2:4])

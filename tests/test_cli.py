@@ -166,6 +166,28 @@ def test_precision_option_reaches_training_and_metrics(tmp_path, tiny_llm, cache
     with pytest.raises(SystemExit) as e: main(['train', '--precision', 'fp16'])
     assert e.value.code == 2
 
+def test_neural_baselines_train_in_a_second_process(tmp_path, tiny_llm, cache):
+    "With 2+ threads the neural baselines train in a spawned process on one thread: the same numbers as a 1-thread serial run."
+    base = ['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'gru4rec,pop']
+    par = main(base + ['--threads', '2', '--out', str(tmp_path / 'par')])
+    ser = main(base + ['--threads', '1', '--out', str(tmp_path / 'ser')])
+    off = main(base + ['--threads', '2', '--baseline-process', 'off', '--out', str(tmp_path / 'off')])
+    assert par['baseline_process']['baselines'] == ['gru4rec'] and par['baseline_process']['peak_rss_mb'] > 0
+    assert ser['baseline_process'] is None and off['baseline_process'] is None
+    assert list(par['baselines']) == ['gru4rec', 'pop'] == list(ser['baselines'])          # the order of --baselines
+    assert par['baselines']['gru4rec']['test'] == ser['baselines']['gru4rec']['test']      # one thread in both: identical
+    drop = lambda t: {k: v for k, v in t.items() if k != 'eval_s'}
+    assert par['threads'] == ser['threads'] == 1 and drop(par['test']) == drop(ser['test'])   # ours on the other thread: the same too
+
+def test_a_failing_baseline_process_is_a_clear_error(tiny_llm):
+    "An exception inside the baseline process comes back as a one-line CLIError naming it."
+    from interest_llm.cli import BaselineProcess, CLIError, resolve
+    from interest_llm.data import simulate_drift, leave_one_out
+    split = leave_one_out(simulate_drift(n_users=30, n_items=80, seed=0)[0], seed=0, n_negatives=0)
+    args = resolve(build_parser().parse_args(['train', '--quick', '--hidden', '-4']))   # a negative width fails inside the process
+    bp = BaselineProcess(args, ['gru4rec'], split, None, lambda line: None)
+    with pytest.raises(CLIError, match='baseline process: .*Error'): bp.join()
+
 def test_baselines_take_the_width_of_our_model():
     from interest_llm.cli import baseline_kwargs
     a = build_parser().parse_args(['train', '--hidden', '96', '--dropout', '0.3'])
