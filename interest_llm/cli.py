@@ -27,7 +27,7 @@ __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'TEXT_BASEL
 
 # %% ../nbs/09_cli.ipynb #c006
 PROFILES = {
-    'default': dict(epochs=100, patience=5, batch_size=64, lr=5e-3, scheduler='plateau', hidden=64, emb_dim=64, latent=32, max_len=50, max_users=None,
+    'default': dict(epochs=100, patience=3, batch_size=64, lr=5e-3, scheduler='plateau', hidden=64, emb_dim=64, latent=32, max_len=50, max_users=None,
                     baselines='pop,itemknn,markov,content,gru4rec'),
     'quick': dict(epochs=2, patience=1, batch_size=64, lr=3e-3, scheduler='none', hidden=16, emb_dim=16, latent=8, max_len=20, max_users=200,
                   baselines='pop,markov'),
@@ -94,7 +94,7 @@ def _train_options(p):
     g = p.add_argument_group('training')
     g.add_argument('--seed', type=int, default=0, help="seed of the model's initialisation and of the shuffling (default: 0)")
     g.add_argument('--epochs', type=int, help="maximum epochs, a generous bound: early stopping decides (default: 100; --quick: 2)")
-    g.add_argument('--patience', type=int, help="early stopping: epochs without a validation NDCG@10 gain (default: 5; --quick: 1)")
+    g.add_argument('--patience', type=int, help="early stopping: epochs without a validation NDCG@10 gain (default: 3; --quick: 1)")
     g.add_argument('--batch-size', type=int, help="training windows per step (default: 64; --quick: 64)")
     g.add_argument('--lr', type=float, help="AdamW learning rate (default: 5e-3; --quick: 3e-3)")
     g.add_argument('--weight-decay', type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
@@ -439,6 +439,8 @@ class BaselineProcess:
             if m[0] == 'log': self.log(m[1])
             else: self.msg = m
 
+    def finished(self) -> bool: return self.msg is not None
+
     def join(self) -> tuple:
         "(results by name, peak memory of the process in MB); a failure in the process is a CLIError here."
         self.reader.join(); self.p.join(timeout=30)
@@ -456,6 +458,15 @@ def _one_line_at_a_time(log):
     def locked(line):
         with lock: log(line)
     return locked
+
+def _take_back_threads(on_epoch, bp, n_threads:int, log):
+    "`on_epoch`, and once the baseline process has finished, our model trains on all `n_threads` again (from the next epoch)."
+    if bp is None: return on_epoch
+    def f(h):
+        on_epoch(h)
+        if bp.finished() and torch.get_num_threads() < n_threads:
+            torch.set_num_threads(n_threads); log(f"baselines done in their process: our model has all {n_threads} threads again")
+    return f
 
 def use_baseline_process(args, names:list, dev) -> list:
     "The neural baselines to train in a second process: with `--baseline-process auto`, when our model trains on a CPU with 2+ threads."
@@ -505,7 +516,7 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
         if args.model == 'ours':
             model = build_model(args, split, text_emb).to(dev)
             log(f"model: InterestModel {model_config_from(args, split, text_emb)}")
-            try: result = fit(model, split, cfg, on_epoch=epoch_logger(cfg, log))
+            try: result = fit(model, split, cfg, on_epoch=_take_back_threads(epoch_logger(cfg, log), bp, n_threads, log))
             except CheckpointError as e: raise CLIError(f"--resume: {e}; resume with the options of the interrupted run, or pass another --out") from None
             log(f"best epoch {result.best_epoch} ({result.stop_reason}); valid ndcg@10 {result.best_valid.get('ndcg@10', float('nan')):.4f}")
             test = evaluate_all(model, split, 'test', batch_size=cfg.eval_batch_size, max_len=cfg.max_len, ranks=True)
@@ -542,7 +553,7 @@ def _train(args, folder:RunFolder, log, t_start) -> dict:
                        train_config=dataclass_dict(cfg), model_config=dataclass_dict(model.cfg) if model is not None and hasattr(model, 'cfg') else None,
                        latent=next((h.get('latent') for h in result.history if h['epoch'] == result.best_epoch), None) if result else None,
                        history=result.history if result else None, command=command_line(args), torch=torch.__version__,
-                       threads=torch.get_num_threads(), python=platform.python_version())
+                       threads=n_threads, python=platform.python_version())
         try: run = folder.finish(metrics, model, split, items, result, ranks, config=dict(model='ours', dataset=label, args=_args_dict(args)))
         except OSError as e:
             raise CLIError(f"cannot write the run folder {folder.run} ({e.strerror or e}); nothing was lost: the checkpoints stay in "
