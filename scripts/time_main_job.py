@@ -73,8 +73,8 @@ def markdown(r:dict) -> str:
          f"Measured with `python scripts/time_main_job.py` at commit {r['commit']} ({r['finished']} UTC): "
          f"{'a fresh virtual environment (`pip install torch==2.13.0 .`), ' if r['fresh_venv'] else ''}an empty embedding cache, "
          f"{r['cpus']} CPUs, torch {r['torch']}, load average {r['load_before'][0]:.1f} before and {r['load_after'][0]:.1f} after "
-         f"(the job itself adds about {r['cpus']}). " + (f"Our model trained on {r['threads']} thread(s) while the neural baselines "
-         f"({', '.join(side)}) trained in a second process on 1 thread (`--baseline-process auto`); " if side else
+         f"(the job itself adds about {r['cpus']}). " + (f"Our model trained on {r['threads'] - 1} of the {r['threads']} threads while the neural baselines "
+         f"({', '.join(side)}) trained in a second process on the other (`--baseline-process auto`), then on {'both' if r['threads'] == 2 else 'all ' + str(r['threads'])}; " if side else
          f"Our model and then the baselines trained on {r['threads']} threads; ") + f"the loss's products in {r.get('precision') or 'fp32'}.", '',
          '| stage | seconds |', '|---|---:|',
          f"| embedding the item texts (MiniLM, empty cache) | {r.get('embed_s', float('nan')):.1f} |",
@@ -84,7 +84,8 @@ def markdown(r:dict) -> str:
           + (' — in the second process, alongside our model' if k[9:-2] in side else '') + f" | {v:.1f} |"
           for k, v in r.items() if k.startswith('baseline_') and k.endswith('_s')]
     L += [f"| **total wall time** | **{r['wall_s']:.1f}** ({mins(r['wall_s'])}) |", '',
-          f"Test NDCG@10 (full ranking, unmasked): ours {r['test_ndcg10']:.4f}; baselines {base}. Peak memory {r['peak_rss_mb']:.0f} MB."
+          f"Test NDCG@10 (full ranking, unmasked): ours {r['test_ndcg10']:.4f}; baselines {base}. Peak memory {r['peak_rss_mb']:.0f} MB"
+          + (f" (this process; the baseline process's own peak was {r['baseline_process']['peak_rss_mb']:.0f} MB)." if side and (r.get('baseline_process') or {}).get('peak_rss_mb') else '.')
           + (f" The install before it took {r['install_s']:.0f} s (pip's cache warm)." if r.get('install_s') else ''), '']
     return '\n'.join(L)
 

@@ -95,3 +95,19 @@ def test_precision_benchmark_times_both_precisions(tmp_path):
     md = out.read_text()
     assert md.startswith('## Loss precision') and md.count('| ours |') == 2 and md.count('| gru4rec |') == 2
     assert all(float(x) > 0 for l in md.splitlines() if l.startswith(('| ours', '| gru4rec')) for x in l.strip('|').split('|')[2:4])
+
+def test_latent_defaults_script_reports_active_units(tmp_path):
+    "scripts/latent_defaults.py trains with the CLI's defaults per seed and tabulates the active units of the best epoch."
+    out = tmp_path / 'latent.md'
+    p = subprocess.run([sys.executable, str(REPO / 'scripts' / 'latent_defaults.py'), '--dataset', 'simulated', '--seeds', '0', '--out', str(out)],
+                       capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    md = out.read_text()
+    row = [l for l in md.splitlines() if l.startswith('| 0 |')][0].strip('|').split('|')
+    active, Z = int(row[1]), int(row[2])
+    assert md.startswith('## Active latent units with the defaults (simulated)') and Z == 32 and 0 <= active <= Z
+    assert f'Mean {active:.1f} of 32 units active; fewest in one seed: {active}' in md
+    sys.path.insert(0, str(REPO / 'scripts'))
+    import latent_defaults as ld
+    rows = [dict(seed=s, active=a, Z=32, kl=1.5, best_epoch=9, epochs=12, test_ndcg10=0.1, precision='bf16') for s, a in ((0, 32), (1, 12))]
+    assert '(below half in at least one seed)' in ld.markdown('x', rows) and '(at least half in every seed)' in ld.markdown('x', rows[:1])
