@@ -20,9 +20,9 @@ from .benchmark import PROTOCOL, DETERMINISTIC, run_matrix, BenchmarkError
 
 # %% auto #0
 __all__ = ['PROFILES', 'CLI_DATASETS', 'MOVIELENS_NAMES', 'DEVICES', 'TEXT_BASELINES', 'COMMANDS', 'build_parser', 'CLIError',
-           'resolve', 'data_dir', 'check_options', 'pick_device', 'dataset_label', 'load_data', 'log_cleaning',
-           'make_split', 'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs', 'epoch_logger',
-           'baseline_names', 'BaselineProcess', 'use_baseline_process', 'cmd_train', 'dataclass_dict', 'command_line',
+           'resolve', 'data_dir', 'check_options', 'pick_device', 'dataset_label', 'baseline_names', 'load_data',
+           'log_cleaning', 'make_split', 'model_config_from', 'build_model', 'train_config_from', 'baseline_kwargs',
+           'epoch_logger', 'BaselineProcess', 'use_baseline_process', 'cmd_train', 'dataclass_dict', 'command_line',
            'cmd_evaluate', 'recommend', 'cmd_recommend', 'cmd_embed', 'cmd_benchmark', 'main']
 
 # %% ../nbs/09_cli.ipynb #c006
@@ -232,9 +232,16 @@ def dataset_label(args) -> str:
 
 TEXT_BASELINES = ('content', 'text_sasrec')   # baselines that read the LLM's item vectors
 
+def baseline_names(args) -> list:
+    "The --baselines entries, checked."
+    names = [] if args.baselines in (None, '', 'none') else [b.strip() for b in args.baselines.split(',') if b.strip()]
+    bad = [b for b in names if b not in BASELINES]
+    if bad: raise CLIError(f"unknown baseline(s) {bad}; choose from {', '.join(BASELINES)} (or 'none')")
+    return names
+
 def _needs_text(args) -> bool:
     "Whether this `train` run uses the LLM's text vectors at all (ours with text, or a text baseline)."
-    names = [] if args.baselines in (None, '', 'none') else [b.strip() for b in args.baselines.split(',')]
+    names = baseline_names(args)
     if args.no_llm: return False          # --no-llm: no text anywhere (text baselines are skipped, and said so)
     return args.model in ('ours', *TEXT_BASELINES) or any(b in TEXT_BASELINES for b in names)
 
@@ -389,13 +396,6 @@ def _embed(args, split, items, log):
         emb = embed_catalogue(split, items, **kw)
     log(f"text vectors: {tuple(emb.shape)} from {args.llm_model or 'all-MiniLM-L6-v2'} in {time.perf_counter() - t:.1f} s (cached on disk)")
     return emb, time.perf_counter() - t
-
-def baseline_names(args) -> list:
-    "The --baselines entries, checked."
-    names = [] if args.baselines in (None, '', 'none') else [b.strip() for b in args.baselines.split(',') if b.strip()]
-    bad = [b for b in names if b not in BASELINES]
-    if bad: raise CLIError(f"unknown baseline(s) {bad}; choose from {', '.join(BASELINES)} (or 'none')")
-    return names
 
 def _baselines(args, split, text_emb, log, names=None) -> dict:
     "Train and score every --baselines entry (or `names`) under the same protocol, one after another."

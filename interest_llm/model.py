@@ -268,7 +268,7 @@ def resolve_precision(precision:str, # 'auto', 'fp32' or 'bf16'
 
 @contextlib.contextmanager
 def ce_precision(precision:str): # 'fp32' or 'bf16' ('auto': resolved for the CPU)
-    "Within the block, `ce_chunked` multiplies in `precision` unless its call says otherwise (`fit` sets it from `TrainConfig.precision`)."
+    "Within the block, `ce_chunked` multiplies in `precision` unless its call says otherwise (`train_epoch` sets it from `TrainConfig.precision`)."
     p = resolve_precision(precision)
     _CE_PRECISION.append(p)
     try: yield p
@@ -297,10 +297,9 @@ class _FusedCE(torch.autograd.Function):
             total = total + (m + z.log() - st).sum()                           # logsumexp - target logit
             if want_grad:
                 s.div_(z[:, None]); s[rows, t_c] -= 1                          # dL/ds = softmax - onehot, (c, N)
-                if low is None: gu[a:a + len(u_c)] = s @ E1; gE.addmm_(s.T, u_c); gb += s.sum(0)
-                else:
-                    gb += s.sum(0); s_lo = s.to(low)
-                    gu[a:a + len(u_c)] = s_lo @ E_lo; gE += s_lo.T @ u_lo      # bf16 products, accumulated in fp32
+                gb += s.sum(0)
+                if low is None: gu[a:a + len(u_c)] = s @ E1; gE.addmm_(s.T, u_c)
+                else: s_lo = s.to(low); gu[a:a + len(u_c)] = s_lo @ E_lo; gE += s_lo.T @ u_lo   # bf16 products, accumulated in fp32
                 if sel is not None: gv[sel] = s[r[sel] - a, i[sel] - 1]
         if want_grad: ctx.save_for_backward(gu, gE, gb, gv if gv is not None else u.new_zeros(0))
         return total

@@ -247,6 +247,10 @@ def _jsonable(o):
     if dataclasses.is_dataclass(o): return asdict(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
+def _as_json(dc) -> dict:
+    "A dataclass as the dict its JSON gives back (tuples as lists, numpy numbers as Python's)."
+    return json.loads(json.dumps(asdict(dc), default=_jsonable))
+
 def _sha256(path):
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -278,7 +282,7 @@ def model_config(model) -> dict|None:
     "The model's config as a dict (from a dataclass attribute `cfg`/`config`), else None."
     for name in ('cfg', 'config'):
         c = getattr(model, name, None)
-        if dataclasses.is_dataclass(c): return json.loads(json.dumps(asdict(c), default=_jsonable))
+        if dataclasses.is_dataclass(c): return _as_json(c)
     return None
 
 def save_model(model:nn.Module, folder:str, extra:dict|None=None):
@@ -367,8 +371,7 @@ def save_checkpoint(folder:str, model, opt, sched, cfg:TrainConfig, state:dict):
 
 # %% ../nbs/06_train.ipynb #c052
 def _check_train_config(saved:dict, cfg:TrainConfig):
-    cur = json.loads(json.dumps(asdict(cfg), default=_jsonable))
-    saved = {**json.loads(json.dumps(asdict(TrainConfig()), default=_jsonable)), **saved}   # options newer than the checkpoint: their defaults, which it ran with
+    cur, saved = _as_json(cfg), {**_as_json(TrainConfig()), **saved}   # options newer than the checkpoint: their defaults, which it ran with
     free = [k for k in RESUME_FREE if not (k == 'epochs' and saved.get('scheduler') != 'none')]   # a schedule depends on epochs
     diff = [k for k in set(saved) | set(cur) if k not in free and saved.get(k) != cur.get(k)]
     if diff: raise CheckpointError("checkpoint was made with a different training configuration: "

@@ -6,26 +6,24 @@ benchmarks/precision.md (a section of BENCHMARKS.md).
     python scripts/bench_precision.py            # run it on an otherwise idle machine
     python scripts/bench_precision.py --steps 10 # fewer steps (a smoke run)
 
-Each figure is the fastest of 3 passes over the same `--steps` training batches (forward, backward, AdamW step), the
+Each figure is the fastest of 3 passes of `train_epoch` (the loop `fit` runs) over the same `--steps` training batches, the
 two precisions alternating, so that both meet the same machine state.
 """
-import argparse, os, platform, time
+import argparse, dataclasses, os, time
 from pathlib import Path
 import torch
 from interest_llm import cli
 from interest_llm.baselines import BASELINES
 from interest_llm.data import CleaningReport, make_loader
-from interest_llm.model import ce_precision, bf16_native
-from interest_llm.train import make_optimizer
+from interest_llm.model import bf16_native
+from interest_llm.train import make_optimizer, train_epoch
 
 OUT = Path(__file__).resolve().parents[1] / 'benchmarks' / 'precision.md'
 
-def step_ms(model, batches, opt, precision:str, kw:dict) -> float:
-    "Mean milliseconds per training step over `batches`."
+def step_ms(model, batches, opt, cfg, precision:str) -> float:
+    "Mean milliseconds per training step of `train_epoch` (the loop `fit` runs) over `batches`, the loss's products in `precision`."
     t = time.perf_counter()
-    for b in batches:
-        with ce_precision(precision): out = model(b, **kw)
-        opt.zero_grad(); out['loss'].backward(); opt.step()
+    train_epoch(model, batches, opt, dataclasses.replace(cfg, precision=precision))
     return (time.perf_counter() - t) / len(batches) * 1000
 
 def measure(steps:int, threads=(1, 2), reps:int=3) -> list:
@@ -40,12 +38,11 @@ def measure(steps:int, threads=(1, 2), reps:int=3) -> list:
         for name in ('ours', 'gru4rec'):
             torch.manual_seed(0)
             model = cli.build_model(args, split, text_emb) if name == 'ours' else BASELINES['gru4rec'](split, text_emb, 0, dim=args.hidden)
-            model.train(); opt = make_optimizer(model, cli.train_config_from(args))
-            kw = {'return_logits': False} if name == 'ours' else {}
-            step_ms(model, batches[:3], opt, 'fp32', kw)                           # warm-up
+            cfg = dataclasses.replace(cli.train_config_from(args), progress=False); opt = make_optimizer(model, cfg)
+            step_ms(model, batches[:3], opt, cfg, 'fp32')                          # warm-up
             t = {'fp32': [], 'bf16': []}
             for _ in range(reps):
-                for p in t: t[p].append(step_ms(model, batches, opt, p, kw))
+                for p in t: t[p].append(step_ms(model, batches, opt, cfg, p))
             rows.append(dict(model=name, threads=n, fp32=min(t['fp32']), bf16=min(t['bf16'])))
             print(f"{name:8s} {n} thread(s): fp32 {rows[-1]['fp32']:.1f} ms/step, bf16 {rows[-1]['bf16']:.1f} ms/step "
                   f"({rows[-1]['fp32'] / rows[-1]['bf16']:.2f}x)", flush=True)
@@ -55,7 +52,7 @@ def markdown(rows, steps, load0, load1) -> str:
     L = ['## Loss precision: fp32 and bf16 products', '',
          f"Measured with `python scripts/bench_precision.py` ({time.strftime('%Y-%m-%d %H:%M')} UTC; {os.cpu_count()} CPUs, torch "
          f"{torch.__version__}, native bf16 products here: {'yes' if bf16_native() else 'no'}; load average {load0:.1f} before and "
-         f"{load1:.1f} after): milliseconds per training step (forward, backward, AdamW) on the main job's data and model "
+         f"{load1:.1f} after): milliseconds per training step of `train_epoch` (forward, backward, gradient clipping, AdamW) on the main job's data and model "
          f"(Online Retail, batch 64, windows of 50), fastest of 3 passes over {steps} batches.", '',
          '| model | threads | fp32 ms/step | bf16 ms/step | fp32 / bf16 |', '|---|---:|---:|---:|---:|']
     L += [f"| {r['model']} | {r['threads']} | {r['fp32']:.1f} | {r['bf16']:.1f} | {r['fp32'] / r['bf16']:.2f} |" for r in rows]

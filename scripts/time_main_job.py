@@ -67,7 +67,7 @@ def measure(reuse_venv:str|None) -> dict:
 
 def markdown(r:dict) -> str:
     mins = lambda s: f"{int(s // 60)} min {s % 60:.0f} s"
-    side = (r.get('baseline_process') or {}).get('baselines') or []
+    bp = r.get('baseline_process') or {}; side = bp.get('baselines') or []
     base = ', '.join(f"{k} {v:.4f}" for k, v in sorted(r['baselines'].items(), key=lambda kv: -kv[1]))
     L = ['## The main job (`interest-llm train`, no options)', '',
          f"Measured with `python scripts/time_main_job.py` at commit {r['commit']} ({r['finished']} UTC): "
@@ -85,7 +85,7 @@ def markdown(r:dict) -> str:
           for k, v in r.items() if k.startswith('baseline_') and k.endswith('_s')]
     L += [f"| **total wall time** | **{r['wall_s']:.1f}** ({mins(r['wall_s'])}) |", '',
           f"Test NDCG@10 (full ranking, unmasked): ours {r['test_ndcg10']:.4f}; baselines {base}. Peak memory {r['peak_rss_mb']:.0f} MB"
-          + (f" (this process; the baseline process's own peak was {r['baseline_process']['peak_rss_mb']:.0f} MB)." if side and (r.get('baseline_process') or {}).get('peak_rss_mb') else '.')
+          + (f" (this process; the baseline process's own peak was {bp['peak_rss_mb']:.0f} MB)." if bp.get('peak_rss_mb') else '.')
           + (f" The install before it took {r['install_s']:.0f} s (pip's cache warm)." if r.get('install_s') else ''), '']
     return '\n'.join(L)
 

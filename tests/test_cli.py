@@ -156,13 +156,13 @@ def test_precision_option_reaches_training_and_metrics(tmp_path, tiny_llm, cache
     from interest_llm.model import bf16_native
     seen = []
     orig = M._FusedCE.apply
-    monkeypatch.setattr(M._FusedCE, 'apply', lambda *a: seen.append(a[-1]) or orig(*a))   # last argument: the low dtype (None = fp32)
+    monkeypatch.setattr(M._FusedCE, 'apply', lambda *a: seen.append((a[1].shape[1], a[-1])) or orig(*a))   # (item width, low dtype: None = fp32)
     for prec, want in (('fp32', 'fp32'), ('bf16', 'bf16'), ('auto', 'bf16' if bf16_native() else 'fp32')):
         seen.clear()
         m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'gru4rec', '--precision', prec,
-                  '--out', str(tmp_path / prec)])
+                  '--hidden', '12', '--baseline-process', 'off', '--out', str(tmp_path / prec)])   # GRU4Rec in this process, where `seen` sees it
         assert m['train_config']['precision'] == prec and m['precision'] == want
-        assert seen and set(seen) == {None if want == 'fp32' else M.torch.bfloat16}   # ours and the GRU4Rec baseline alike
+        assert set(seen) == {(w, None if want == 'fp32' else M.torch.bfloat16) for w in (16, 12)}   # ours (E = 16) and GRU4Rec (width 12) alike
     with pytest.raises(SystemExit) as e: main(['train', '--precision', 'fp16'])
     assert e.value.code == 2
 
