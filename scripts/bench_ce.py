@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of the training loss path (nbs/05_model.ipynb, nbs/06_train.ipynb): seconds per training epoch with the
+"""Benchmark of the training loss path (nbs/13_model.ipynb, nbs/16_train.ipynb): seconds per training epoch with the
 full (B, T, n_items+1) logits against the chunked softmax cross-entropy that `train_epoch` asks for.
 
 Trains the default `InterestModel` (with its repeat term) on the embedded UCI Online Retail data, one torch thread.
@@ -11,7 +11,8 @@ of each path is reported (the least disturbed by other processes), with the load
 """
 import argparse, os, platform, sys, time
 import torch
-from interest_llm.data import load_embedded, leave_one_out, make_loader
+from interest_llm.data import leave_one_out, make_loader
+from interest_llm.datasets import load_embedded
 from interest_llm.model import ModelConfig, InterestModel
 
 def epoch(model, loader, return_logits:bool, max_batches:int|None=None) -> float:

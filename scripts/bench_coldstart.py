@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Cold-start benchmark: protocol `cold-items-10pct` (nbs/07_evaluate.ipynb) on a real data set, written to benchmarks/coldstart-<dataset>.md.
+"""Cold-start benchmark: protocol `cold-items-10pct` (nbs/15_evaluate.ipynb) on a real data set, written to benchmarks/coldstart-<dataset>.md.
 
 Per seed: 10% of the catalogue is drawn as cold items and removed from every training part (validation and test events
 stay); two models are trained with the benchmark recipe (`benchmark.bench_options`, early stopping on validation NDCG@10):
@@ -19,11 +19,14 @@ BENCHMARKS.md appends benchmarks/*.md, so `python scripts/benchmark.py --report-
 import argparse, json, sys, time
 from pathlib import Path
 import numpy as np, torch
-from interest_llm.cli import build_parser, resolve, load_data, make_split, _embed, build_model, train_config_from
+from interest_llm.cli import build_parser, resolve
+from interest_llm.pipeline import load_data, make_split, embed_items, build_model, train_config_from
 from interest_llm.benchmark import bench_options
-from interest_llm.evaluate import holdout_items, cold_start_metrics, text_only_cold, mean_std, peak_rss_mb
+from interest_llm.core import peak_rss_mb
+from interest_llm.metrics import mean_std
+from interest_llm.evaluate import holdout_items, cold_start_metrics, text_only_cold
 from interest_llm.train import fit
-from interest_llm.baselines import Content
+from interest_llm.baselines import TextSimilarity
 
 SCORERS = ('ID only (--no-llm)', 'text+ID, as trained', 'text+ID, cold items from text only')
 NEIGHBOURS = 'text+ID, cold items from text via their nearest warm items'   # ID part and bias of the k nearest warm items by text
@@ -48,7 +51,7 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print, id_m
     args = resolve(build_parser().parse_args(base))
     inter, items = load_data(args)
     split, t0 = make_split(inter), time.perf_counter()
-    text_emb, _ = _embed(args, split, items, log)
+    text_emb, _ = embed_items(args, split, items, log)
     cold_split, cold = holdout_items(split, frac=frac, seed=seed)
     out, models = dict(seed=seed, n_cold_items=int(len(cold)), n_items=split.n_items), {}
     for name, no_llm in (('id', True), ('text', False))[0 if id_model else 1:]:
@@ -69,8 +72,8 @@ def run_seed(ds:str, seed:int, frac:float, quick:bool, data_dir, log=print, id_m
                                                         text_only_cold(models['text'], cold, k))):
         if scorer is not None: out[label] = cold_start_metrics(scorer, cold_split, cold, ks=(10, 20, 100), max_len=ml)
     if text_emb is not None:                                       # the text-only reference: no training, cold items on equal terms
-        out[CONTENT] = cold_start_metrics(Content(text_emb).fit(cold_split), cold_split, cold, ks=(10, 20, 100), max_len=ml)
-        out['content_valid_cold_hr@10'] = cold_start_metrics(Content(text_emb).fit(cold_split), cold_split, cold, ks=(10,),
+        out[CONTENT] = cold_start_metrics(TextSimilarity(text_emb).fit(cold_split), cold_split, cold, ks=(10, 20, 100), max_len=ml)
+        out['content_valid_cold_hr@10'] = cold_start_metrics(TextSimilarity(text_emb).fit(cold_split), cold_split, cold, ks=(10,),
                                                              max_len=ml, stage='valid')['cold']['hr@10']
     out['seconds'] = time.perf_counter() - t0
     return out
@@ -146,7 +149,7 @@ def main(argv=None):
         runs = []
         for s in a.seeds.split(','):                               # written after every seed: an interrupted run keeps its seeds
             runs.append(run_seed(a.dataset, int(s), a.frac, a.quick, a.data_dir, id_model=not a.no_id_model))
-            res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb(), repeat_term=True)
+            res = dict(dataset=a.dataset, frac=a.frac, command=command, runs=runs, peak_rss_mb=peak_rss_mb(children=True), repeat_term=True)
             (out / f'{stem(a.dataset)}.json').write_text(json.dumps(res, indent=1))
             (out / f'{stem(a.dataset)}.md').write_text(markdown(a.dataset, a.frac, runs, command, res['peak_rss_mb']))
     runs = res['runs']

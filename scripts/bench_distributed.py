@@ -23,7 +23,9 @@ def one(nproc, threads, a, work):
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}', '--nnodes=1', '--master_addr=127.0.0.1',
            f'--master_port={free_port()}', '-m', 'interest_llm.distributed', '--data', 'simulate', '--sim-users', str(a.users),
            '--sim-items', str(a.items), '--epochs', str(a.epochs), '--patience', str(a.epochs + 1), '--batch-size', str(a.batch // nproc),
-           '--max-len', '50', '--seed', '0', '--embed-cache', str(Path(work) / 'cache'), '--out', str(out)]
+           '--max-len', '50', '--seed', '0',
+           '--lr', '1e-3', '--scheduler', 'none', '--precision', 'fp32',   # the settings of benchmarks/distributed.md
+           '--embed-cache', str(Path(work) / 'cache'), '--out', str(out)]
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -12,10 +12,11 @@ two precisions alternating, so that both meet the same machine state.
 import argparse, dataclasses, os, time
 from pathlib import Path
 import torch
-from interest_llm import cli
-from interest_llm.baselines import BASELINES
-from interest_llm.data import CleaningReport, make_loader
-from interest_llm.model import bf16_native
+from interest_llm import cli, pipeline
+from interest_llm.registry import BASELINES
+from interest_llm.cleaning import CleaningReport
+from interest_llm.data import make_loader
+from interest_llm.losses import bf16_native
 from interest_llm.train import make_optimizer, train_epoch
 
 OUT = Path(__file__).resolve().parents[1] / 'benchmarks' / 'precision.md'
@@ -28,17 +29,17 @@ def step_ms(model, batches, opt, cfg, precision:str) -> float:
 
 def measure(steps:int, threads=(1, 2), reps:int=3) -> list:
     args = cli.check_options(cli.resolve(cli.build_parser().parse_args(['train'])))
-    inter, items = cli.load_data(args, CleaningReport(), lambda *a: None)
-    split = cli.make_split(inter, 'online-retail')
-    text_emb, _ = cli._embed(args, split, items, lambda *a: None)
+    inter, items = pipeline.load_data(args, CleaningReport(), lambda *a: None)
+    split = pipeline.make_split(inter, 'online-retail')
+    text_emb, _ = pipeline.embed_items(args, split, items, lambda *a: None)
     batches = list(make_loader(split, 'train', batch_size=args.batch_size, max_len=args.max_len, shuffle=True, seed=1))[:steps]
     rows = []
     for n in threads:
         torch.set_num_threads(n)
         for name in ('ours', 'gru4rec'):
             torch.manual_seed(0)
-            model = cli.build_model(args, split, text_emb) if name == 'ours' else BASELINES['gru4rec'](split, text_emb, 0, dim=args.hidden)
-            cfg = dataclasses.replace(cli.train_config_from(args), progress=False); opt = make_optimizer(model, cfg)
+            model = pipeline.build_model(args, split, text_emb) if name == 'ours' else BASELINES['gru4rec'](split, text_emb, 0, dim=args.hidden)
+            cfg = dataclasses.replace(pipeline.train_config_from(args), progress=False); opt = make_optimizer(model, cfg)
             step_ms(model, batches[:3], opt, cfg, 'fp32')                          # warm-up
             t = {'fp32': [], 'bf16': []}
             for _ in range(reps):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How cost grows: train seconds per epoch, peak memory and evaluation time of the interest model against events and items.
 
-A thin command line over `interest_llm.scale` (nbs/14_scale.ipynb). Measures the events axis (10k, 100k, 1M, 5M events
+A thin command line over `interest_llm.scale` (nbs/22_scale.ipynb). Measures the events axis (10k, 100k, 1M, 5M events
 over a fixed catalogue) and the items axis (1k, 10k, 100k, 1M items under a fixed event count) for the full softmax
 (ce) and the sampled losses (bce, sampled), every point in a fresh process; writes OUT.json, OUT.md (a BENCHMARKS.md
 section) and OUT.png (log-log figure with fitted slopes), and prints the FLOP rate against the matrix-multiply peak

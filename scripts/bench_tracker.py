@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of the real-time InterestTracker (nbs/12_realtime.ipynb): events/second and latency per update.
+"""Benchmark of the real-time InterestTracker (nbs/26_tracker.ipynb): events/second and latency per update.
 
 Replays the embedded UCI Online Retail events in time order through an `InterestModel` of the embedded data's size
 (2,500 items, 384-d text vectors, default ModelConfig: emb 64, hidden 64, latent 32, LSTM) with one torch thread.
@@ -10,7 +10,8 @@ random 384-d vectors unless --minilm is given (then the offline MiniLM embeds th
 """
 import argparse, platform, sys, time
 import numpy as np, torch
-from interest_llm.data import load_embedded, leave_one_out
+from interest_llm.data import leave_one_out
+from interest_llm.datasets import load_embedded
 from interest_llm.model import ModelConfig, InterestModel
 from interest_llm.tracker import InterestTracker
 

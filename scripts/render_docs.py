@@ -15,7 +15,7 @@ content with standard tools:
    Quarto `:::` fences are dropped from markdown, and the front-matter title/summary become the page heading;
 4. `nbconvert`'s HTML exporter (lab template) writes one self-contained page per chapter from the *stored* outputs
    (nothing is re-executed; figures are embedded as base64 data URIs), named as on the Quarto site
-   (`00_data.ipynb` -> `data.html`, `index.ipynb` -> `index.html`). Links into the site are made relative and a
+   (`01_data.ipynb` -> `data.html`, `index.ipynb` -> `index.html`). Links into the site are made relative and a
    navigation column lists the chapters in sidebar order on every page. When there is no `index.ipynb` a plain
    `index.html` with the chapter list is written. `manifest.json` lists the chapters rendered.
 
@@ -24,7 +24,7 @@ Usage (from the repository root):
     python scripts/render_docs.py                         # -> _html/
     python scripts/render_docs.py --out /tmp/site         # another folder
     python scripts/render_docs.py --screenshots _html/shots   # also one PNG per chapter (headless Chromium)
-    python scripts/render_docs.py --only 00_data.ipynb    # some chapters only
+    python scripts/render_docs.py --only 01_data.ipynb    # some chapters only
 
 Math is typeset in the browser by KaTeX, copied from a package into the site (`_static/katex/`), never from a CDN:
 Debian's `libjs-katex` (`apt-get install -y libjs-katex`, found in /usr/share/javascript/katex), npm's `katex`

@@ -12,7 +12,7 @@ be on an idle machine, roughly; both are in every row, with the load.
 Usage (from the repository root):
 
     python scripts/time_chapters.py                           # all nbs/*.ipynb -> benchmarks/chapter-times.md
-    python scripts/time_chapters.py 07_evaluate 13_distributed  # only these; other rows of the file are kept
+    python scripts/time_chapters.py 15_evaluate 23_distributed  # only these; other rows of the file are kept
 
 Rows of notebooks not timed in this call are kept from the existing file (each row carries its own date and load).
 "within 3 min" is judged on the wall time of the row (so a row taken on a busy machine can say "no" for a chapter

@@ -1,13 +1,16 @@
-"""Leakage, smoke and bad-input tests of `interest_llm.baselines` (the lesson-level checks live in nbs/08_baselines.ipynb)."""
+"""Leakage, smoke and bad-input tests of `interest_llm.baselines` (the lesson-level checks live in nbs/17_baselines.ipynb)."""
 import json, math
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from interest_llm.data import leave_one_out, simulate_drift, make_loader
-from interest_llm.train import TrainConfig, train_epoch, make_optimizer, save_model, load_model_weights
-from interest_llm.baselines import (BASELINES, run_baseline, Pop, ItemKNN, Content, Markov, RNNRec, SASRec, MLPArticle,
+from interest_llm.data import leave_one_out, make_loader
+from interest_llm.simulate import simulate_drift
+from interest_llm.train import TrainConfig, LEGACY_DEFAULTS, train_epoch, make_optimizer
+from interest_llm.checkpoint import save_model, load_model_weights
+from interest_llm.registry import BASELINES, run_baseline
+from interest_llm.baselines import (Pop, ItemKNN, TextSimilarity, Markov, RNNRec, SASRec, OrderBlindMLP,
                                     item_counts, transition_counts, user_item_matrix, train_sequences, _training_rows)
 
 
@@ -68,7 +71,7 @@ def test_score_before_fit_and_bad_input(leaky):
     batch = next(iter(make_loader(leaky, 'test', batch_size=8)))
     for m in (Pop(), ItemKNN(), Markov()):
         with pytest.raises(RuntimeError, match='call fit'): m.score(batch)
-    with pytest.raises(ValueError, match='rows'): Content(torch.randn(3, 4)).fit(leaky)
+    with pytest.raises(ValueError, match='rows'): TextSimilarity(torch.randn(3, 4)).fit(leaky)
     with pytest.raises(ValueError, match='alpha'): Markov(alpha=-1)
     with pytest.raises(ValueError, match='unknown baseline'): run_baseline('nope', leaky)
     with pytest.raises(ValueError, match='text_emb'): run_baseline('content', leaky)
@@ -88,7 +91,7 @@ def test_neural_one_epoch_lowers_loss(sim, name):
     probe = next(iter(make_loader(sim, 'train', batch_size=512, max_len=20, shuffle=False)))
     before = _loss_on(model, probe)
     assert 0.8 * math.log(sim.n_items) < before < 2 * math.log(sim.n_items)  # untrained: about as good as uniform
-    cfg = TrainConfig(batch_size=16, lr=1e-2, max_len=20)
+    cfg = TrainConfig(**{**LEGACY_DEFAULTS, 'batch_size': 16, 'lr': 1e-2, 'max_len': 20})
     train_epoch(model, make_loader(sim, 'train', batch_size=16, max_len=20, seed=0), make_optimizer(model, cfg), cfg)
     assert _loss_on(model, probe) < before - 0.02
     s = model.score(next(iter(make_loader(sim, 'valid', batch_size=7, max_len=20))))
@@ -96,7 +99,7 @@ def test_neural_one_epoch_lowers_loss(sim, name):
 
 
 def test_mlp_one_epoch_lowers_loss(sim):
-    torch.manual_seed(0); model = MLPArticle(sim, dropout=0.0)
+    torch.manual_seed(0); model = OrderBlindMLP(sim, dropout=0.0)
     rng = np.random.default_rng(0)
     model._rows = _training_rows(sim)
     probe = next(model.batches(sim, 10_000, np.random.default_rng(1)))
@@ -111,7 +114,7 @@ def test_mlp_one_epoch_lowers_loss(sim):
 def test_run_baseline_end_to_end(sim, name):
     emb = torch.randn(sim.n_items + 1, 8) if name in ('content', 'text_sasrec') else None
     r = run_baseline(name, sim, text_emb=emb, seed=0, masked=True,
-                     train_cfg=TrainConfig(epochs=1, batch_size=32, max_len=20, patience=1))
+                     train_cfg=TrainConfig(**{**LEGACY_DEFAULTS, 'epochs': 1, 'batch_size': 32, 'max_len': 20, 'patience': 1}))
     n_eval = len(sim.eval_users())
     assert len(r['per_user']['rank']) == n_eval and (r['per_user']['rank'] >= 1).all()
     assert np.isclose(r['per_user']['ndcg@10'].mean(), r['test']['ndcg@10'])
@@ -124,7 +127,7 @@ def test_run_baseline_end_to_end(sim, name):
 
 
 def test_run_baseline_is_reproducible(sim):
-    cfg = TrainConfig(epochs=1, batch_size=32, max_len=20)
+    cfg = TrainConfig(**{**LEGACY_DEFAULTS, 'epochs': 1, 'batch_size': 32, 'max_len': 20})
     a, b = (run_baseline('gru4rec', sim, seed=3, train_cfg=cfg) for _ in range(2))
     assert a['test'] == b['test']
 
@@ -142,6 +145,30 @@ def test_sasrec_checkpoint_roundtrip(sim, tmp_path):
 
 def test_mlp_refuses_sequence_batches(sim):
     "train.fit feeds sequence windows; the MLP must say how it is trained instead of failing with a KeyError."
-    model = MLPArticle(sim)
+    model = OrderBlindMLP(sim)
     with pytest.raises(ValueError, match='model.fit'):
         model(next(iter(make_loader(sim, 'train', batch_size=4, max_len=20))))
+
+
+def test_old_names_warn_and_work():
+    import interest_llm.baselines as baselines, interest_llm.registry as registry
+    with pytest.warns(DeprecationWarning, match='now TextSimilarity'): assert baselines.Content is TextSimilarity
+    with pytest.warns(DeprecationWarning, match='now OrderBlindMLP'): assert baselines.MLPArticle is OrderBlindMLP
+    with pytest.warns(DeprecationWarning, match='moved to interest_llm.registry'):
+        assert baselines.BASELINES is registry.BASELINES
+
+
+def test_neural_baselines_honour_the_loss_precision(sim):
+    "train_epoch sets SeqRecBase.precision from TrainConfig.precision for the epoch, then restores it."
+    model = BASELINES['gru4rec'](sim, seed=0, dropout=0.0)
+    assert model.precision == 'fp32'
+    seen = []
+    forward = type(model).forward
+    def spy(self, batch, **kw):
+        seen.append(self.precision)
+        return forward(self, batch, **kw)
+    model.forward = spy.__get__(model)
+    cfg = TrainConfig(**{**LEGACY_DEFAULTS, 'batch_size': 32, 'max_len': 20, 'precision': 'bf16'})
+    loader = make_loader(sim, 'train', batch_size=32, max_len=20, shuffle=False)
+    train_epoch(model, loader, make_optimizer(model, cfg), cfg)
+    assert set(seen) == {'bf16'} and model.precision == 'fp32'

@@ -7,7 +7,8 @@ Run: `pytest tests/test_case_study.py -q`.
 """
 import numpy as np, pandas as pd, pytest, torch
 
-from interest_llm.data import simulate_drift, leave_one_out
+from interest_llm.data import leave_one_out
+from interest_llm.simulate import simulate_drift
 from interest_llm.model import ModelConfig, InterestModel
 from interest_llm.case_study import explain_recommendations
 

@@ -1,7 +1,17 @@
-"""End-to-end tests of the `interest-llm` command (quick configurations: seconds, not minutes)."""
-import json, os, shutil, subprocess, sys
-import numpy as np, pandas as pd, pytest
-from interest_llm.cli import main, build_parser
+"""End-to-end tests of the `interest-llm` command (quick configurations: seconds, not minutes): the run folder and its
+contract, every command, what a new user meets on their own file (progress lines in a log file, `--device`, positions
+as timestamps), and bad input: every refusal is one line `interest-llm: error: ...` with exit status 2 naming the
+file, column or option and the fix, before any data is read where the option alone is wrong."""
+import contextlib, io, json, os, re, shutil, subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from interest_llm.cli import main, build_parser, CLIError
+from interest_llm.pipeline import pick_device
+from interest_llm.data import SplitData
+from interest_llm.runs import partial_dir
+from cli_helpers import QUICK, T0, ITEMS, cli, refused, write_csv, log_rows, train_on_awkward_ids
+
+CLI = [sys.executable, '-c', 'from interest_llm.cli import main; main()']
 
 @pytest.fixture(scope='module')
 def tiny_llm(tmp_path_factory):
@@ -135,7 +145,7 @@ def test_console_entry_point(tmp_path):
 
 def test_test_ranks_agree_with_metrics(run):
     "test_ranks.csv.gz (what paired bootstraps read) gives back the reported test metrics exactly."
-    from interest_llm.train import metrics_from_ranks
+    from interest_llm.metrics import metrics_from_ranks
     out, m = run
     r = pd.read_csv(out / 'test_ranks.csv.gz', dtype={'user_id': str, 'target': str})
     assert len(r) == m['data']['n_eval_users'] and r['rank'].min() >= 1
@@ -152,11 +162,11 @@ def test_vae_and_schedule_options_reach_the_configs(tmp_path, tiny_llm, cache):
 
 def test_precision_option_reaches_training_and_metrics(tmp_path, tiny_llm, cache, monkeypatch):
     "--precision is checked by argparse, reaches TrainConfig, and metrics.json records what `auto` meant on this device."
-    import interest_llm.model as M
-    from interest_llm.model import bf16_native
+    import interest_llm.losses as M
+    from interest_llm.losses import bf16_native
     seen = []
-    orig = M._FusedCE.apply
-    monkeypatch.setattr(M._FusedCE, 'apply', lambda *a: seen.append((a[1].shape[1], a[-1])) or orig(*a))   # (item width, low dtype: None = fp32)
+    orig = M.FusedCE.apply
+    monkeypatch.setattr(M.FusedCE, 'apply', lambda *a: seen.append((a[1].shape[1], a[-1])) or orig(*a))   # (item width, low dtype: None = fp32)
     for prec, want in (('fp32', 'fp32'), ('bf16', 'bf16'), ('auto', 'bf16' if bf16_native() else 'fp32')):
         seen.clear()
         m = main(['train', '--dataset', 'simulated', '--quick', '--llm-model', tiny_llm, '--baselines', 'gru4rec', '--precision', prec,
@@ -179,16 +189,19 @@ def test_neural_baselines_train_in_a_second_process(tmp_path, tiny_llm, cache):
     assert par['threads'] == off['threads'] == 2 and ser['threads'] == 1
 
 def test_a_failing_baseline_process_is_a_clear_error(tiny_llm):
-    "An exception inside the baseline process comes back as a one-line CLIError naming it."
-    from interest_llm.cli import BaselineProcess, CLIError, resolve
-    from interest_llm.data import simulate_drift, leave_one_out
+    "An exception inside the baseline process comes back as an error naming it (`train` prints it in one line)."
+    from interest_llm.cli import resolve, run_config
+    from interest_llm.pipeline import run_baselines
+    from interest_llm.runs import SideProcess, SideProcessError
+    from interest_llm.data import leave_one_out
+    from interest_llm.simulate import simulate_drift
     split = leave_one_out(simulate_drift(n_users=30, n_items=80, seed=0)[0], seed=0, n_negatives=0)
     args = resolve(build_parser().parse_args(['train', '--quick', '--hidden', '-4']))   # a negative width fails inside the process
-    bp = BaselineProcess(args, ['gru4rec'], split, None, lambda line: None)
-    with pytest.raises(CLIError, match='baseline process: .*Error'): bp.join()
+    process = SideProcess(run_baselines, (run_config(args), split, None), dict(names=['gru4rec']), lambda line: None)
+    with pytest.raises(SideProcessError, match='Error'): process.join()
 
 def test_baselines_take_the_width_of_our_model():
-    from interest_llm.cli import baseline_kwargs
+    from interest_llm.pipeline import baseline_kwargs
     a = build_parser().parse_args(['train', '--hidden', '96', '--dropout', '0.3'])
     assert baseline_kwargs(a, 'gru4rec') == dict(dim=96, dropout=0.3) and baseline_kwargs(a, 'sasrec')['dim'] == 96
     assert baseline_kwargs(a, 'markov') == {} and baseline_kwargs(a, 'mlp_article') == {}
@@ -247,16 +260,264 @@ def test_train_on_each_named_dataset(name, tmp_path, tiny_llm, cache, request):
     assert 0 < users.nunique() == len(users) <= (30 if name == 'ml-1m' else 200)
 
 
-def test_amazon_office_loader(data_dir):
-    "The sparse, text-rich Amazon set: the published sequences in order, real review days as timestamps, product text."
-    from interest_llm.data import load_dataset, leave_one_out
-    if not (data_dir / 'amazon-office-2014').is_dir(): pytest.skip('amazon-office-2014/ not in the shared data')
-    inter, items = load_dataset('amazon-office', data_dir=data_dir)
-    assert (len(inter), inter.user.nunique(), inter.item.nunique()) == (53258, 4905, 2420)
-    pos = pd.read_csv(data_dir / 'amazon-office-2014' / 'interactions.csv', dtype={'user': str, 'item': str})
-    split = leave_one_out(inter, seed=0)                           # order by day keeps the published order on equal days
-    by_user = pos.groupby('user', sort=False).item.apply(list)
-    for u in split.users[:500]: assert list(split.item_ids[split.seqs[split.users.tolist().index(u)]]) == by_user[u]
-    assert inter.timestamp.min() > 9e8                             # Unix seconds of real review days, not positions
-    t = items.set_index('item').text
-    assert t.str.len().min() > 10 and not items.title.str.contains('&amp;').any()   # HTML entities of the titles decoded
+# ------------------------------------------------------------------------------------------------ a new user on their own file (log file, --device, positions)
+
+
+
+@pytest.fixture(scope='module')
+def shop(tmp_path_factory):
+    "A generic log whose timestamps are each user's positions 0, 1, 2, ..., and its item table."
+    d = tmp_path_factory.mktemp('shop')
+    rng, rows = np.random.default_rng(0), []
+    for u in range(120):
+        rows += [(f"u{u}", f"i{rng.integers(0, 60)}", t) for t in range(int(rng.integers(5, 15)))]
+    pd.DataFrame(rows, columns=['user', 'item', 'timestamp']).to_csv(d / 'shop_events.csv', index=False)
+    pd.DataFrame({'item': [f"i{i}" for i in range(60)], 'text': [f"mug number {i}, colour {i % 5}" for i in range(60)]}).to_csv(d / 'shop_items.csv', index=False)
+    return d
+
+def _run(args, cwd, env_extra=None):
+    "The CLI as a script with stdout to a file (not a terminal), as a user's log."
+    env = dict(os.environ, **(env_extra or {}))
+    log = Path(cwd) / 'out.log'
+    with open(log, 'w') as f: p = subprocess.run(CLI + args, cwd=cwd, stdout=f, stderr=subprocess.PIPE, text=True, env=env)
+    return p, log.read_text()
+
+def test_log_file_gets_progress_lines_positions_detected_and_file_name(shop, tiny_llm, tmp_path):
+    p, out = _run(['train', '--interactions', str(shop / 'shop_events.csv'), '--items', str(shop / 'shop_items.csv'), '--quick',
+                   '--llm-model', tiny_llm, '--baselines', 'gru4rec', '--epochs', '3', '--patience', '3', '--seed', '2'],
+                  tmp_path, dict(INTEREST_LLM_CACHE=str(tmp_path / 'cache')))
+    assert p.returncode == 0, p.stderr
+    lines = out.splitlines()
+    # one line per stage, with the elapsed time; text vectors embedded afresh (empty cache) are reported as they go
+    assert any(l.startswith('data: shop_events:') and 'elapsed' in l and 'device cpu' in l for l in lines), out
+    assert any(l.startswith('text vectors: 60/60 new texts embedded') for l in lines), out
+    # one line per epoch of ours and of the neural baseline, with elapsed time and what is left
+    ours = [l for l in lines if l.startswith('epoch ')]
+    base = [l for l in lines if l.startswith('baseline gru4rec epoch ')]
+    assert len(ours) == 3 and len(base) == 3, out
+    assert all('elapsed' in l for l in ours + base) and 'left:' in ours[0] and 'last epoch' in ours[-1]
+    # positions are not Unix seconds: said once, and the time features are off
+    note = [l for l in lines if 'look like positions' in l]
+    assert len(note) == 1 and 'time features are turned off' in note[0], out
+    runs = list((tmp_path / 'runs').iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith('shop_events-'), runs
+    m = json.loads((runs[0] / 'metrics.json').read_text())
+    assert m['dataset'] == 'shop_events' and m['model_config']['use_time'] is False and m['data']['positional_time']
+    assert m['model_config']['neg_seed'] == 2                     # the model's sampler seed is --seed, and named for what it is
+    assert '# Run report: ours-no-time on shop_events' in (runs[0] / 'report.md').read_text()
+
+def test_real_timestamps_keep_time_features(tmp_path):
+    m = main(['train', '--dataset', 'simulated', '--quick', '--no-llm', '--baselines', 'none', '--out', str(tmp_path / 'r')])
+    assert m['model_config']['use_time'] is True and m['data']['positional_time'] is None
+
+def test_sasrec_alone_embeds_nothing(shop, tmp_path):
+    p, out = _run(['train', '--interactions', str(shop / 'shop_events.csv'), '--items', str(shop / 'shop_items.csv'), '--quick',
+                   '--model', 'sasrec', '--baselines', 'none', '--epochs', '2', '--llm-model', '/nonexistent/encoder'], tmp_path)
+    assert p.returncode == 0, p.stderr                             # the (absent) encoder is never loaded
+    assert 'text vectors' not in out and out.count('epoch ') == 2, out
+
+def test_device_cpu_and_auto(tmp_path, monkeypatch):
+    m = main(['train', '--dataset', 'simulated', '--quick', '--no-llm', '--baselines', 'none', '--device', 'cpu', '--out', str(tmp_path / 'c')])
+    assert m['test']['ndcg@10'] >= 0
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    if getattr(torch.backends, 'mps', None) is not None: monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: False)
+    assert pick_device('auto') == torch.device('cpu')             # no GPU here: auto takes the CPU
+    with pytest.raises(CLIError, match='no CUDA GPU'): pick_device('cuda')
+    with pytest.raises(CLIError, match='MPS'): pick_device('mps')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert pick_device('auto') == torch.device('cuda')            # and a GPU when torch sees one
+
+@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'recommend', 'embed'])
+def test_device_option_everywhere_and_checked_first(cmd, tmp_path, capsys):
+    extra = {'train': [], 'evaluate': [str(tmp_path)], 'recommend': [str(tmp_path), '--user', 'x'], 'embed': ['--out', str(tmp_path / 'v.safetensors')]}[cmd]
+    with pytest.raises(SystemExit) as e: main([cmd, *extra, '--device', 'tpu'])
+    assert e.value.code == 2 and "--device 'tpu'" in capsys.readouterr().err
+
+
+
+# ------------------------------------------------------------------------------------------------ bad input: options first, files, dates, cleaning
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A finished run on ids that need care (`cli_helpers.train_on_awkward_ids`)."
+    return train_on_awkward_ids(tmp_path_factory.mktemp('trained'))
+
+@pytest.mark.parametrize('opt, val, msg', [
+    ('--epochs', '0', '--epochs must be an integer >= 1, got 0'), ('--batch-size', '0', '--batch-size must be an integer >= 1'),
+    ('--lr', '-0.01', '--lr must be a finite number > 0'), ('--lr', 'nan', '--lr must be a finite number > 0, got nan'),
+    ('--dropout', '2', '--dropout must be in [0, 1)'), ('--hidden', '0', '--hidden must be an integer >= 1'),
+    ('--max-len', '0', '--max-len must be an integer >= 1'), ('--beta', '-1', '--beta must be a finite number >= 0'),
+    ('--threads', '0', '--threads must be an integer >= 1'), ('--max-users', '0', '--max-users must be an integer >= 1'),
+    ('--encoding', 'no-such-codec', "--encoding 'no-such-codec' is not a known text encoding")])
+def test_bad_train_option_is_refused_before_any_data_is_read(tmp_path, capsys, opt, val, msg):
+    "The log does not even exist: the option is named, not the file, so nothing was read; no run folder is left."
+    refused(cli(capsys, 'train', '--interactions', tmp_path / 'missing.csv', '--out', tmp_path / 'run', opt, val), msg)
+    assert not (tmp_path / 'run').exists() and not partial_dir(tmp_path / 'run').exists()
+
+@pytest.mark.parametrize('argv, msg', [(['-k', '0'], '-k must be an integer >= 1, got 0'), (['-k', '-1'], '-k must be an integer >= 1, got -1'),
+                                       (['--texts', ''], '--texts: text 1 is empty'), (['--texts', 'a mug', '  '], '--texts: text 2 is empty')])
+def test_bad_recommend_option_is_refused_before_the_run_is_read(tmp_path, capsys, argv, msg):
+    who = [] if '--texts' in argv else ['--user', 'u0']
+    refused(cli(capsys, 'recommend', tmp_path / 'no-such-run', *who, *argv), msg)
+
+def test_bad_option_from_the_console_is_one_line_without_traceback(tmp_path):
+    p = subprocess.run([sys.executable, '-c', 'from interest_llm.cli import main; main()', 'train', '--epochs', '0',
+                        '--out', str(tmp_path / 'r')], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == ["interest-llm: error: --epochs must be an integer >= 1, got 0"], p.stderr
+
+def test_embed_interactions_implies_dataset_file(tmp_path, capsys, monkeypatch):
+    from interest_llm.llm import make_tiny_model
+    llm = make_tiny_model(tmp_path / 'llm')
+    write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), [('a', 'p2', 1), ('a', 'p1', 2), ('b', 'p3', 3)])
+    write_csv(tmp_path / 'items.csv', ('item', 'text'), [('p1', 'red mug'), ('p2', 'blue cup'), ('p3', 'green pot')])
+    monkeypatch.setenv('INTEREST_LLM_CACHE', str(tmp_path / 'cache'))
+    info = main(['embed', '--interactions', str(tmp_path / 'log.csv'), '--items', str(tmp_path / 'items.csv'), '--llm-model', str(llm),
+                 '--out', str(tmp_path / 'e.safetensors')])
+    assert info['dataset'] == 'file' and info['item_ids'] == ['<pad>', 'p1', 'p2', 'p3'] and info['shape'][0] == 4
+    refused(cli(capsys, 'embed', '--items', tmp_path / 'items.csv', '--out', tmp_path / 'f.safetensors'), '--items needs --interactions')
+
+def test_item_ids_are_kept_exactly_as_written(trained):
+    run, _, rows = trained
+    split = SplitData.load(run / 'split')
+    assert sorted(split.item_ids[1:].tolist()) == sorted(ITEMS)              # 007 and 7 two items; 12.0 kept as written
+    items = pd.read_csv(run / 'items.csv.gz', dtype=str, keep_default_na=False)
+    text = dict(zip(items['item'], items['text']))
+    assert text['007'] == 'text of 007' and text['7'] == 'text of 7' and text['12.0'] == 'text of 12.0' and text['X99'] == 'text of X99'
+    u = list(split.users).index('u0')
+    assert split.item_ids[split.seqs[u]].tolist() == [r[1] for r in rows if r[0] == 'u0']
+
+DAYFIRST = ['02/01/2021 10:00', '01/02/2021 10:00', '03/02/2021 10:00', '05/02/2021 10:00', '13/03/2021 10:00']
+
+def _dated_log(path, dates, n_users=10):
+    return write_csv(path, ('user', 'item', 'when'), [(f'u{u}', f'i{(u + e) % 8}', d) for u in range(n_users) for e, d in enumerate(dates)])
+
+def _sequences_in_file_order(run, dates):
+    split = SplitData.load(run / 'split')
+    for u, name in enumerate(split.users):
+        k = int(name[1:])
+        assert split.item_ids[split.seqs[u]].tolist() == [f'i{(k + e) % 8}' for e in range(len(dates))], name
+        assert (np.diff(split.times[u]) > 0).all()
+
+def test_day_first_dates_are_read_day_first_in_every_row(tmp_path, capsys):
+    "13/03 tells the order, so 02/01 and 01/02 are 2 January and 1 February: the sequences keep the file's order."
+    log = _dated_log(tmp_path / 'log.csv', DAYFIRST)
+    code, out, err = cli(capsys, 'train', '--interactions', log, '--time-col', 'when', *QUICK, '--out', tmp_path / 'run')
+    assert code == 0, err
+    _sequences_in_file_order(tmp_path / 'run', DAYFIRST)
+    split = SplitData.load(tmp_path / 'run' / 'split')
+    assert pd.to_datetime(split.times[0][0], unit='s') == pd.Timestamp('2021-01-02 10:00')
+    refused(cli(capsys, 'train', '--interactions', log, '--time-col', 'when', '--monthfirst', *QUICK, '--out', tmp_path / 'r2'),
+            str(log), "column 'when'", "'13/03/2021 10:00' is not a month-first date", '--dayfirst')
+
+def test_ambiguous_dates_need_dayfirst_or_monthfirst(tmp_path, capsys):
+    dates = [d.replace('13/03', '12/03') for d in DAYFIRST]             # no day above 12: no value tells the order
+    log = _dated_log(tmp_path / 'log.csv', dates)
+    refused(cli(capsys, 'train', '--interactions', log, '--time-col', 'when', *QUICK, '--out', tmp_path / 'run'),
+            str(log), "column 'when'", 'can be read day-first or month-first', '--dayfirst or --monthfirst')
+    assert not (tmp_path / 'run').exists() and not partial_dir(tmp_path / 'run').exists()
+    code, _, err = cli(capsys, 'train', '--interactions', log, '--time-col', 'when', '--dayfirst', *QUICK, '--out', tmp_path / 'run')
+    assert code == 0, err
+    _sequences_in_file_order(tmp_path / 'run', dates)
+
+def test_dates_mixing_both_orders_are_refused(tmp_path, capsys):
+    log = _dated_log(tmp_path / 'log.csv', ['13/01/2021', '01/14/2021', '20/01/2021', '21/01/2021', '22/01/2021'])
+    refused(cli(capsys, 'train', '--interactions', log, '--time-col', 'when', *QUICK, '--out', tmp_path / 'run'),
+            str(log), "column 'when'", 'day-first in some rows', 'month-first in others')
+
+def test_epoch_milliseconds_are_detected_and_converted(tmp_path, capsys):
+    rows = [(u, i, t * 1000) for u, i, t in log_rows(ITEMS)]
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), rows)
+    code, out, err = cli(capsys, 'train', '--interactions', log, *QUICK, '--out', tmp_path / 'run')
+    assert code == 0, err
+    assert 'values look like epoch milliseconds' in out and "column 'timestamp'" in out
+    split = SplitData.load(tmp_path / 'run' / 'split')
+    assert sorted(np.concatenate(split.times).tolist()) == sorted(t // 1000 for _, _, t in rows)
+
+def test_mixed_time_zones_are_converted_to_utc_and_said(tmp_path, capsys):
+    rows = log_rows(ITEMS)
+    iso = [(u, i, pd.Timestamp(t, unit='s', tz='UTC').tz_convert('Europe/Paris').isoformat() if k % 2 else
+            pd.Timestamp(t, unit='s').strftime('%Y-%m-%dT%H:%M:%SZ')) for k, (u, i, t) in enumerate(rows)]
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), iso)
+    code, out, err = cli(capsys, 'train', '--interactions', log, *QUICK, '--out', tmp_path / 'run')
+    assert code == 0, err
+    assert 'mixed time zones' in out and 'converted to UTC' in out
+    split = SplitData.load(tmp_path / 'run' / 'split')
+    assert sorted(np.concatenate(split.times).tolist()) == sorted(t for _, _, t in rows)
+
+def test_unparseable_time_names_file_column_and_row(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'when'), [('a', 'x', '2021-01-01'), ('a', 'y', 'soon')])
+    refused(cli(capsys, 'train', '--interactions', log, '--time-col', 'when', *QUICK, '--out', tmp_path / 'run'),
+            str(log), "column 'when'", "row 1: 'soon'")
+
+def test_exclude_seen_never_returns_a_seen_item(trained, capsys):
+    run, _, rows = trained
+    seen = {i for u, i, _ in rows if u == 'u0'}
+    code, out, err = cli(capsys, 'recommend', run, '--user', 'u0', '--exclude-seen', '-k', '50', '--json')
+    assert code == 0, err
+    recs = json.loads(out)
+    assert len(recs) == len(ITEMS) - len(seen) and not {r['item'] for r in recs} & seen
+    assert all(np.isfinite(r['score']) for r in recs)
+    assert f'{len(recs)} recommendations, not 50' in err and '--exclude-seen' in err
+
+def test_train_cleans_by_default_and_reports_it(trained):
+    run, out, rows = trained
+    assert 'cleaning: duplicates' in out and f'{len(rows) + 5} -> {len(rows)} rows' in out and 'e.g.' in out
+    assert "texts filled from title or id, e.g. 'i4'" in out and "with different texts, e.g. 'i5'" in out
+    m = json.loads((run / 'metrics.json').read_text())
+    assert m['data']['n_events'] == len(rows) and {s['step'] for s in m['data']['cleaning']} >= {'duplicates', 'items without text'}
+    assert 'Cleaning (`--no-clean` keeps the raw log)' in (run / 'report.md').read_text()
+
+def test_no_clean_keeps_the_raw_log(tmp_path, capsys):
+    rows = log_rows(ITEMS)
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), rows + rows[:50] + rows[:50])   # 100 repeated events
+    code, out, err = cli(capsys, 'train', '--interactions', log, *QUICK, '--no-clean', '--out', tmp_path / 'run')
+    assert code == 0, err
+    assert 'cleaning:' not in out
+    assert json.loads((tmp_path / 'run' / 'metrics.json').read_text())['data']['n_events'] == len(rows) + 100
+
+def test_no_user_with_four_events(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS, n_events=3))
+    refused(cli(capsys, 'train', '--interactions', log, *QUICK, '--out', tmp_path / 'run'), str(log), 'no user has 4 or more events')
+    assert not (tmp_path / 'run').exists() and not partial_dir(tmp_path / 'run').exists()
+
+def test_pad_as_an_item_id(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS[:-1] + ['<pad>']))
+    refused(cli(capsys, 'train', '--interactions', log, *QUICK, '--out', tmp_path / 'run'), str(log), "'<pad>' is reserved for padding", 'rename')
+
+def test_semicolon_file_suggests_sep(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS), sep=';')
+    refused(cli(capsys, 'train', '--interactions', log, *QUICK, '--out', tmp_path / 'run'), str(log), "--sep ';'")
+
+def test_latin1_items_file(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    items = write_csv(tmp_path / 'items.csv', ('item', 'text'), [(i, f'caf\u00e9 cr\u00e8me {i}') for i in ITEMS], encoding='latin-1')
+    offset = items.read_bytes().index(b'\xe9')
+    refused(cli(capsys, 'train', '--interactions', log, '--items', items, *QUICK, '--out', tmp_path / 'run'),
+            str(items), f'at byte offset {offset}, line 2', '--encoding latin-1')
+    code, _, err = cli(capsys, 'train', '--interactions', log, '--items', items, '--encoding', 'latin-1', *QUICK, '--out', tmp_path / 'run')
+    assert code == 0, err
+    got = pd.read_csv(tmp_path / 'run' / 'items.csv.gz', dtype=str)
+    assert got.set_index('item').loc['007', 'text'] == 'caf\u00e9 cr\u00e8me 007'
+
+def test_unwritable_out(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    (tmp_path / 'file').write_text('not a folder')
+    refused(cli(capsys, 'train', '--interactions', log, *QUICK, '--out', tmp_path / 'file' / 'run'), 'cannot write run folder', 'writable --out')
+    refused(cli(capsys, 'embed', '--interactions', log, '--out', tmp_path / 'file' / 'e.safetensors'), 'cannot create', 'writable path')
+    assert (tmp_path / 'file').read_text() == 'not a folder'
+
+
+
+def test_cli_bad_input(tmp_path):
+    "`interest-llm`: a missing run folder, a missing interactions file, a file data set without --interactions."
+    pytest.importorskip('interest_llm.cli')
+    import contextlib
+    from interest_llm.cli import main
+    cases = [(['evaluate', str(tmp_path / 'no-such-run')], r'no-such-run: no saved model \(config.json missing'),
+             (['train', '--dataset', 'file', '--out', str(tmp_path / 'o')], r'--dataset file needs --interactions'),
+             (['train', '--dataset', 'file', '--interactions', str(tmp_path / 'none.csv'), '--out', str(tmp_path / 'o')], r'none\.csv')]
+    for argv, pattern in cases:
+        buf = io.StringIO()
+        with contextlib.redirect_stderr(buf), pytest.raises(SystemExit) as e: main(argv)
+        assert e.value.code == 2 and re.search(pattern, buf.getvalue()), (argv, buf.getvalue())

@@ -21,15 +21,18 @@ from pathlib import Path
 import numpy as np, pytest, torch
 from safetensors.torch import load_file
 
-from interest_llm.data import simulate_drift, leave_one_out
-from interest_llm.train import TrainConfig, fit, load_checkpoint
+from interest_llm.data import leave_one_out
+from interest_llm.simulate import simulate_drift
+from interest_llm.checkpoint import load_checkpoint
+from interest_llm.train import TrainConfig, fit
 
 REPO = Path(__file__).resolve().parents[1]
 
 WORKER = '''
 import json, os, sys, torch
 from safetensors.torch import save_file
-from interest_llm.data import simulate_drift, leave_one_out
+from interest_llm.data import leave_one_out
+from interest_llm.simulate import simulate_drift
 from interest_llm.train import TrainConfig, fit
 from interest_llm.distributed import init_distributed, fit_distributed, embed_catalogue_sharded, shutdown
 
@@ -41,7 +44,8 @@ def data():
     return leave_one_out(inter, n_negatives=0), items
 
 def cfg(**kw):
-    return TrainConfig(**{**dict(epochs=4, batch_size=16, lr=5e-3, max_len=8, patience=10, seed=0, progress=False), **kw})
+    return TrainConfig(**{**dict(epochs=4, batch_size=16, lr=5e-3, max_len=8, patience=10, seed=0, progress=False,
+                              scheduler='none', precision='fp32'), **kw})
 
 if __name__ == '__main__':
     a = json.loads(sys.argv[1]); out = a['out']
@@ -76,12 +80,7 @@ def torchrun(tmp_path, nproc=2, timeout=120, **args):
     assert p.returncode == 0, p.stderr[-3000:]
     return [json.load(open(out / f'result-rank{r}.json')) for r in range(nproc)], out
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "One torch thread in this process (as OMP_NUM_THREADS=1 in the subprocesses): small models on a shared 2-core machine."
-    nt = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(nt)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
 
 @pytest.fixture(scope='module')
 def split(): return make_data()[0]
@@ -129,7 +128,7 @@ def test_two_processes_equal_one_and_resume_2_to_1(tmp_path, split, reference):
     for k, v in ref_sd.items(): torch.testing.assert_close(m.state_dict()[k], v, atol=1e-4, rtol=0)
 
 CLI = ['--data', 'simulate', '--sim-users', '60', '--sim-items', '64', '--sim-steps', '6,20', '--max-len', '8',
-       '--n-negatives', '0', '--patience', '10', '--lr', '5e-3', '--seed', '0',
+       '--n-negatives', '0', '--patience', '10', '--lr', '5e-3', '--seed', '0', '--scheduler', 'none', '--precision', 'fp32',
        '--set', 'dropout=0', '--set', 'adapter_dropout=0', '--set', 'use_vae=false', '--set', 'hidden_dim=16', '--set', 'emb_dim=16']
 
 def test_cli_resume_1_to_2_with_interest_model(tmp_path):
@@ -165,3 +164,68 @@ def test_nan_on_one_rank_stops_all_ranks(tmp_path, split):
         assert r['status'] == 'non-finite' and 'non-finite loss in epoch 2' in r['stop']
         assert [h['epoch'] for h in r['history']] == [1]
     assert load_checkpoint(str(ck), Tiny(TinyCfg(split.n_items, DIM)))['epoch'] == 1
+
+# ------------------------------------------------------------------------------------------------ interruption, determinism and bad input of the entry point
+import re, signal, time
+from interest_llm.checkpoint import CheckpointError
+
+def _cli_args(ck, out, epochs=4):
+    return ['--data', 'simulate', '--sim-users', '80', '--sim-items', '64', '--sim-steps', '10,30', '--epochs', str(epochs),
+            '--batch-size', '8', '--max-len', '12', '--n-negatives', '0', '--patience', '10', '--seed', '3',
+            '--item-repr', 'id', '--set', 'dropout=0.2', '--checkpoint-dir', str(ck), '--out', str(out)]
+
+def _env():
+    return {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(REPO), *sys.path])}
+
+def _in_process(argv):
+    from interest_llm.distributed import main
+    nt = torch.get_num_threads(); torch.set_num_threads(1)
+    try: return main(argv)
+    finally: torch.set_num_threads(nt)
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    "`python -m interest_llm.distributed` killed with SIGKILL during epoch 2 resumes to the uninterrupted result."
+    pytest.importorskip('interest_llm.model')
+    ck, out = tmp_path / 'ck', tmp_path / 'out'
+    p = subprocess.Popen([sys.executable, '-m', 'interest_llm.distributed', *_cli_args(ck, out)], env=_env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 120 and p.poll() is None and not (ck / 'last.json').exists(): time.sleep(0.02)
+        assert p.poll() is None, f'training ended before it could be killed: {p.stderr.read().decode()[-2000:]}'
+        os.kill(p.pid, signal.SIGKILL); p.wait(timeout=30)
+    finally:
+        if p.poll() is None: os.kill(p.pid, signal.SIGKILL)
+    done = json.load(open(ck / 'last.json'))['epoch']
+    assert p.returncode == -signal.SIGKILL and 1 <= done < 4 and not (out / 'metrics.json').exists()
+    r = subprocess.run([sys.executable, '-m', 'interest_llm.distributed', *_cli_args(ck, out), '--resume'], env=_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    resumed = json.load(open(out / 'metrics.json'))
+    ref = _in_process(_cli_args(tmp_path / 'ck-ref', tmp_path / 'out-ref'))
+    assert [h['valid'] for h in resumed['history']] == [h['valid'] for h in ref['history']]
+    assert resumed['test'] == ref['test'] and resumed['best_epoch'] == ref['best_epoch']
+
+def test_same_seed_same_metrics_run_after_run(tmp_path):
+    "Determinism on CPU: the full pipeline (data, model with dropout and VAE sampling, training) twice -> identical."
+    pytest.importorskip('interest_llm.model')
+    a = _in_process(_cli_args(tmp_path / 'c1', tmp_path / 'o1', epochs=2))
+    b = _in_process(_cli_args(tmp_path / 'c2', tmp_path / 'o2', epochs=2))
+    assert a['history'][-1]['train'] == b['history'][-1]['train'] and a['test'] == b['test']
+    assert [h['valid'] for h in a['history']] == [h['valid'] for h in b['history']]
+
+def test_distributed_cli_bad_input(tmp_path):
+    "The distributed entry point: unknown --set field, wrong value type, unknown data set, resume from a corrupt checkpoint."
+    from interest_llm.distributed import main, parse_sets
+    pytest.importorskip('interest_llm.model')
+    base = ['--data', 'simulate', '--sim-users', '30', '--sim-items', '40', '--sim-steps', '5,10', '--epochs', '1',
+            '--item-repr', 'id', '--n-negatives', '0', '--max-len', '6']
+    with pytest.raises(ValueError, match=r"unknown ModelConfig field 'hiden_dim'; valid: .*hidden_dim"): _in_process(base + ['--set', 'hiden_dim=8'])
+    with pytest.raises(ValueError, match=r"--set hidden_dim: invalid literal for int\(\) with base 10: 'big'"): _in_process(base + ['--set', 'hidden_dim=big'])
+    with pytest.raises(ValueError, match=r"unknown data set 'ml100k' \(did you mean 'ml-100k'\?\)"): _in_process(base[:0] + ['--data', 'ml100k'] + base[2:])
+    ck = tmp_path / 'ck'
+    _in_process(base + ['--checkpoint-dir', str(ck)])
+    (ck / 'last.json').write_text('{"format": "interest_llm.checkpoint/1", "epoch"')
+    with pytest.raises(CheckpointError, match=r'last.json is truncated or corrupt'): _in_process(base + ['--checkpoint-dir', str(ck), '--resume', '--epochs', '2'])
+    with pytest.raises(SystemExit): _in_process(base + ['--item-repr', 'words'])
+

@@ -593,6 +593,9 @@ def _fig_param(p):
     m = pytest.mark.xfail(strict=True, reason=KNOWN_MISSING_FIGURES[p.name]) if p.name in KNOWN_MISSING_FIGURES else ()
     return pytest.param(p, marks=m, id=p.name)
 
+# Reference pages of plumbing (no idea to draw): they need no figure of their own.
+REFERENCE_PAGES = {'00_core.ipynb', '04_download.ipynb', '12_checkpoint.ipynb', '27_store.ipynb'}
+
 @pytest.mark.parametrize('nb_path', [_fig_param(p) for p in CHAPTERS if p.name != 'index.ipynb'])
 def test_plotting_cells_store_their_figure(nb_path):
     "A shown code cell that draws a figure has the figure in its stored outputs (it was run with an inline backend)."
@@ -600,4 +603,5 @@ def test_plotting_cells_store_their_figure(nb_path):
            and not (cell_directives(c).keys() & _HIDING) and cell_directives(c).get('eval') != 'false'
            and not any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {}))]
     assert not bad, f'{nb_path.name}: cells that draw a figure but store none (re-execute without MPLBACKEND=Agg): {bad}'
+    if nb_path.name in REFERENCE_PAGES: return
     assert expected_figures(read_nb(nb_path)) != (0, 0), f'{nb_path.name}: the chapter has no figure'

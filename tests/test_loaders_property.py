@@ -13,7 +13,8 @@ import numpy as np, pandas as pd, pytest
 import os
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from interest_llm.data import load_table, DataError
+from interest_llm.data import DataError
+from interest_llm.datasets import load_table
 
 SEPS = [',', ';', '\t', '|']
 ENCODINGS = ['utf-8', 'latin-1', 'cp1252', 'utf-16']

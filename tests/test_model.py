@@ -1,9 +1,8 @@
-"Tests of the sequence, vae and model stages (helper D): padding, step parity, ablations, recommend, save/load."
-import numpy as np, pytest, torch, torch.nn as nn, torch.nn.functional as F
+"Tests of the interest model: padding, step parity, ablations, recommend, save/load, the precision setting."
+import numpy as np, pandas as pd, pytest, torch, torch.nn as nn, torch.nn.functional as F
 from safetensors.torch import save_file, load_file
-from interest_llm.sequence import LSTMCellScratch, SequenceEncoder, copy_lstm_weights
-from interest_llm.vae import InterestVAE, check_collapse, PosteriorCollapseWarning, kl_weight
-from interest_llm.model import ModelConfig, InterestModel, ce_chunked
+from interest_llm.losses import ce_chunked
+from interest_llm.model import ModelConfig, InterestModel
 
 N, D = 40, 12
 
@@ -32,72 +31,6 @@ def small_cfg(**kw):
     base = dict(n_items=N, text_dim=D, emb_dim=8, hidden_dim=10, latent_dim=4, max_len=6)
     return ModelConfig(**{**base, **kw})
 
-# --- sequence stage -------------------------------------------------------------------------------------------
-def test_scratch_lstm_matches_torch():
-    torch.manual_seed(0)
-    cell = LSTMCellScratch(5, 6).double(); ref = copy_lstm_weights(cell, nn.LSTMCell(5, 6).double())
-    lstm = copy_lstm_weights(cell, nn.LSTM(5, 6, batch_first=True).double())
-    x = torch.randn(3, 9, 5, dtype=torch.float64)
-    s = r = None; hs = []
-    for t in range(9):
-        s = cell(x[:, t], s); r = ref(x[:, t], r); hs.append(s[0])
-    assert torch.allclose(s[0], r[0], atol=1e-10) and torch.allclose(s[1], r[1], atol=1e-10)
-    assert torch.allclose(torch.stack(hs, 1), lstm(x)[0], atol=1e-10)
-
-@pytest.mark.parametrize('cell', ['lstm', 'gru', 'rnn'])
-@pytest.mark.parametrize('time_features', [True, False])
-def test_padding_never_leaks_encoder(cell, time_features):
-    torch.manual_seed(0)
-    enc = SequenceEncoder(6, 8, cell=cell, num_layers=2, time_features=time_features).eval()
-    x, lengths = torch.randn(3, 5, 6), torch.tensor([5, 1, 3])
-    gaps = torch.rand(3, 5) * 1e4
-    pad = torch.arange(5)[None] >= lengths[:, None]
-    x2, g2 = x.clone(), gaps.clone()
-    x2[pad] = torch.randn(int(pad.sum()), 6) * 1e3; g2[pad] = -1e9
-    with torch.no_grad():
-        h1, s1 = enc(x, lengths, gaps, return_state=True); h2, s2 = enc(x2, lengths, g2, return_state=True)
-    assert torch.equal(h1, h2)
-    assert h1[pad].abs().sum() == 0
-    for a, b in zip(s1 if isinstance(s1, tuple) else (s1,), s2 if isinstance(s2, tuple) else (s2,)): assert torch.equal(a, b)
-
-@pytest.mark.parametrize('cell', ['lstm', 'gru', 'rnn'])
-def test_step_equals_forward(cell):
-    torch.manual_seed(1)
-    enc = SequenceEncoder(6, 8, cell=cell, num_layers=2).eval()
-    x, gaps = torch.randn(2, 7, 6), torch.rand(2, 7) * 1e5
-    with torch.no_grad():
-        full = enc(x, torch.tensor([7, 7]), gaps)
-        state, hs = None, []
-        for t in range(7):
-            h, state = enc.step(x[:, t], gaps[:, t], state); hs.append(h)
-    assert torch.allclose(torch.stack(hs, 1), full, atol=1e-5)
-
-def test_encoder_bad_input():
-    enc = SequenceEncoder(4, 5)
-    with pytest.raises(ValueError, match='lengths must be in'): enc(torch.randn(2, 3, 4), torch.tensor([0, 3]))
-    with pytest.raises(ValueError, match='out of time order'): enc(torch.randn(2, 3, 4), torch.tensor([3, 3]), -torch.ones(2, 3))
-    with pytest.raises(ValueError, match='x must be'): enc(torch.randn(3, 4), torch.tensor([3]))
-
-# --- vae stage ------------------------------------------------------------------------------------------------
-def test_vae_eval_uses_mean_and_kl_matches_distributions():
-    torch.manual_seed(0)
-    v = InterestVAE(6, 3, recon_dim=5)
-    h = torch.randn(4, 6)
-    with torch.no_grad():
-        z, mu, lv = v.eval()(h)
-        assert torch.equal(z, mu)
-        assert not torch.equal(v(h, sample=True)[0], mu)
-        ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * lv).exp()), torch.distributions.Normal(0., 1.))
-        assert torch.allclose(v.kl_per_dim(mu, lv), ref.mean(0), atol=1e-6)
-
-def test_collapse_warning_and_schedule():
-    v = InterestVAE(6, 3)
-    with pytest.warns(PosteriorCollapseWarning):
-        check_collapse(v, torch.zeros(50, 3), torch.zeros(50, 3))
-    assert kl_weight(0, 10) == 0 and kl_weight(5, 10) == 0.5 and kl_weight(50, 10) == 1
-    with pytest.raises(ValueError, match='kind must be'): kl_weight(1, 10, 'bogus')
-
-# --- model ----------------------------------------------------------------------------------------------------
 def test_forward_shapes_and_padding_column(text_emb):
     m = InterestModel(small_cfg(), text_emb)
     out = m(train_batch())
@@ -221,3 +154,112 @@ def test_bce_negatives_reproducible(text_emb):
     torch.manual_seed(0); a = InterestModel(cfg, text_emb)
     torch.manual_seed(0); b = InterestModel(cfg, text_emb)
     assert torch.equal(a(train_batch())['loss'], b(train_batch())['loss'])
+
+def test_precision_reaches_the_chunked_ce(text_emb, monkeypatch):
+    "model.precision (set by fit) is what the chunked CE multiplies in; the full-logits path ignores it."
+    import interest_llm.losses as L
+    seen, orig = [], L.FusedCE.apply
+    monkeypatch.setattr(L.FusedCE, 'apply', lambda *a: seen.append(a[-1]) or orig(*a))
+    m = InterestModel(small_cfg(), text_emb).eval()
+    assert m.precision == 'fp32'
+    b = train_batch()
+    with torch.no_grad():
+        ce32, full32 = m(b, return_logits=False)['ce'], m(b)['ce']
+        m.precision = 'bf16'
+        ce16, full16 = m(b, return_logits=False)['ce'], m(b)['ce']
+    assert seen == [None, torch.bfloat16] and abs(float(ce32 - ce16)) < 0.01 * float(ce32)
+    assert torch.equal(full32, full16)
+
+def test_combine_parts_is_public(text_emb):
+    m = InterestModel(small_cfg(combine='concat'), text_emb).eval()
+    with torch.no_grad():
+        e = m.combine_parts(m.adapter(m.text_emb), m.id_emb.weight)
+        assert torch.equal(e[1:], m.item_embeddings()[1:])
+        assert torch.equal(m.combine_parts(e, None), e) and torch.equal(m.combine_parts(None, e), e)
+
+def test_recommend_uses_the_window_gaps(text_emb, item_ids):
+    "Histories longer than max_len: the gaps restart at 0 in the window (as recommend always did)."
+    from interest_llm.data import history_batch
+    m = InterestModel(small_cfg(), text_emb, item_ids=item_ids).eval()
+    hist, times = [f'it{j}' for j in range(1, 10)], [1000 * j * j for j in range(9)]
+    idx = m._lookup(hist)[-6:]
+    b = history_batch([idx], [times[-6:]], max_len=6)
+    assert b['gaps'][0, 0] == 0 and b['gaps'][0, 1] == times[-5] - times[-6]
+    with torch.no_grad(): s = m.score(b)[0]
+    got = m.recommend(hist, k=5, times=times)
+    want = [str(item_ids[i]) for i in torch.argsort(s[1:], descending=True, stable=True)[:5] + 1]
+    assert got['item'].tolist() == want
+
+# --- saved models: one format (interest_llm.checkpoint), both layouts of the current release read ----------------
+def test_save_pretrained_writes_the_checkpoint_format(tmp_path, text_emb, item_ids):
+    from interest_llm.checkpoint import CKPT_FORMAT, read_model_config
+    m = InterestModel(small_cfg(), text_emb, item_ids=item_ids)
+    m.save_pretrained(tmp_path / 'pre')
+    info = read_model_config(str(tmp_path / 'pre'))
+    assert info['format'] == CKPT_FORMAT and info['model_class'] == 'InterestModel'
+    assert info['item_ids'] == item_ids.tolist() and info['sha256']
+
+def test_from_pretrained_reads_the_older_layout(tmp_path, text_emb, item_ids):
+    "The {'config', 'item_ids'} config.json earlier releases of save_pretrained wrote still loads."
+    import json
+    m = InterestModel(small_cfg(), text_emb, item_ids=item_ids).eval()
+    (tmp_path / 'old').mkdir()
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / 'old' / 'model.safetensors'))
+    meta = dict(config=m.cfg.to_dict(), item_ids=item_ids.tolist())
+    (tmp_path / 'old' / 'config.json').write_text(json.dumps(meta))
+    back = InterestModel.from_pretrained(tmp_path / 'old').eval()
+    with torch.no_grad(): assert torch.equal(back.score(train_batch(1)), m.score(train_batch(1)))
+
+def test_from_pretrained_truncated_or_missing(tmp_path, text_emb, item_ids):
+    m = InterestModel(small_cfg(), text_emb, item_ids=item_ids)
+    m.save_pretrained(tmp_path / 'pre')
+    f = tmp_path / 'pre' / 'model.safetensors'
+    f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r'model\.safetensors.*(truncated|corrupt)'):
+        InterestModel.from_pretrained(tmp_path / 'pre')
+    with pytest.raises(FileNotFoundError, match=r'no-such/model.safetensors not found'):
+        InterestModel.from_pretrained(tmp_path / 'no-such')
+
+def test_save_pretrained_is_atomic(tmp_path, text_emb, item_ids, monkeypatch):
+    "A crash half-way through writing the weights leaves the previous model whole."
+    import os
+    import interest_llm.checkpoint as ck
+    class Crash(RuntimeError): pass
+    a = InterestModel(small_cfg(), text_emb, item_ids=item_ids)
+    a.save_pretrained(tmp_path / 'pre')
+    real = ck.save_file
+    def half_write(tensors, path, metadata=None):
+        real(tensors, path, metadata=metadata)
+        with open(path, 'r+b') as f: f.truncate(os.path.getsize(path) // 2)
+        raise Crash('power cut')
+    monkeypatch.setattr(ck, 'save_file', half_write)
+    b = InterestModel(small_cfg(), text_emb, item_ids=item_ids)
+    torch.nn.init.zeros_(b.W_p.weight)
+    with pytest.raises(Crash): b.save_pretrained(tmp_path / 'pre')
+    monkeypatch.undo()
+    back = InterestModel.from_pretrained(tmp_path / 'pre')
+    torch.testing.assert_close(back.W_p.weight, a.W_p.weight)
+
+# --- bad input --------------------------------------------------------------------------------------------------
+def test_recommend_bad_input(text_emb, item_ids):
+    m = InterestModel(small_cfg(), text_emb, item_ids=item_ids)
+    known = [str(i) for i in item_ids[1:4]]
+    with pytest.raises(ValueError, match=r"unknown item ids .*'no-such-item'"): m.recommend(known + ['no-such-item'])
+    with pytest.raises(ValueError, match=r'history is empty'): m.recommend([])
+    with pytest.raises(ValueError, match=r"unknown item ids .*'<pad>'"): m.recommend(['<pad>'])
+    with pytest.raises(ValueError, match=r'k must be >= 1'): m.recommend(known, k=0)
+    with pytest.raises(ValueError, match=r'times has 2 entries for a history of 3'): m.recommend(known, times=[1, 2])
+    with pytest.raises(ValueError, match=r"could not convert string to float: 'noon'"):
+        m.recommend(known, times=[1, 2, 'noon'])
+    with pytest.raises(ValueError, match=r'no encoder'): m.recommend(known, texts=['a brand-new item'])
+    long = [str(item_ids[1 + (j % N)]) for j in range(40)]   # longer than max_len: the most recent max_len count
+    pd.testing.assert_frame_equal(m.recommend(long, k=5), m.recommend(long[-m.cfg.max_len:], k=5))
+
+def test_model_rejects_bad_text_embedding(text_emb):
+    cfg = small_cfg()
+    with pytest.raises(ValueError, match=r'text_emb must be \(n_items\+1, text_dim\)'): InterestModel(cfg, text_emb[1:])
+    with pytest.raises(ValueError, match=r"needs text_emb"): InterestModel(cfg, None)
+    with pytest.raises(ValueError, match=r"item_repr must be 'text', 'id' or 'both'"): ModelConfig(n_items=3, item_repr='ids')
+    bad = text_emb.clone()
+    bad[5, 3] = float('nan')
+    with pytest.raises(ValueError, match=r'(?i)text_emb.*(nan|non-finite)'): InterestModel(cfg, bad)

@@ -1,6 +1,6 @@
 """Prose quotes no number that its notebook does not compute or check.
 
-In the chapters whose prose discusses measured results — evaluation (07), baselines (08), the case study (10) and interest analysis (11) —
+In the chapters whose prose discusses measured results — evaluation, baselines, the model registry's comparison, the case study and interest analysis —
 a number typed into a markdown cell goes stale as soon as the notebook is re-run with another model: the outputs
 change, the prose does not, and nothing fails. The rule enforced here:
 
@@ -14,7 +14,7 @@ change, the prose does not, and nothing fails. The rule enforced here:
 Code spans (`` `...` ``) and link targets are not prose and are ignored; so are years (1900-2099) and numbers of
 three digits or fewer without a decimal point (`HR@100`, `384-dimensional`).
 
-The case study (10) also names products and customers. There:
+The case study also names products and customers. There:
 
 * a product name typed into prose — three or more words in capitals, as the catalogue writes them
   (`GLASS CHALICE BLUE SMALL`) — must be a string literal of a code cell (which looks it up or asserts it);
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 NBS = Path(__file__).resolve().parents[1]/'nbs'
-CHECKED = ['07_evaluate.ipynb', '08_baselines.ipynb', '10_case_study.ipynb', '11_interest_analysis.ipynb']
+CHECKED = ['15_evaluate.ipynb', '17_baselines.ipynb', '18_registry.ipynb', '24_case_study.ipynb', '25_analysis.ipynb']
 
 _NUM = re.compile(r'(?<![\w.§@/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{5,})(?![\w.]*\d)')
 
@@ -93,7 +93,7 @@ def test_computed_prose_is_stored(name):
             assert any('text/markdown' in o.get('data', {}) for o in c.get('outputs', [])), \
                 f"{name}: cell {c.get('id')} computes prose but has no stored Markdown output (run the notebook)"
 
-WALKTHROUGH = '10_case_study.ipynb'
+WALKTHROUGH = '24_case_study.ipynb'
 _CAPS = re.compile(r"(?<![\w'&-])[A-Z0-9'&-]*[A-Z][A-Z0-9'&-]*(?:[ \t]+[A-Z0-9'&-]*[A-Z][A-Z0-9'&-]*){2,}(?![\w'&-])")
 
 def product_names(md):

@@ -1,4 +1,4 @@
-"""The scaling benchmark (nbs/14_scale.ipynb, scripts/bench_scale.py) at tiny sizes, the evaluation's bound on the score
+"""The scaling benchmark (nbs/22_scale.ipynb, scripts/bench_scale.py) at tiny sizes, the evaluation's bound on the score
 matrix, and the sampled softmax through `fit` and the command line. Content is checked here, never timings."""
 import json, subprocess, sys
 from pathlib import Path
@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from interest_llm.scale import synthetic_log, takeover, loglog_slope
-from interest_llm.train import model_ranks, evaluate_model, fit, TrainConfig
+from interest_llm.simulate import synthetic_log
+from interest_llm.scale import takeover, loglog_slope
+from interest_llm.evaluate import model_ranks, evaluate_model
+from interest_llm.train import fit, TrainConfig
 from interest_llm.model import ModelConfig, InterestModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +90,7 @@ def test_evaluation_never_builds_a_users_by_items_matrix():
 def test_sampled_softmax_trains_with_a_popularity_proposal():
     split = synthetic_log(3_000, 150, seed=0)
     m = InterestModel(ModelConfig(n_items=150, loss='sampled', sampler='popularity', n_neg=20, emb_dim=16, hidden_dim=16, latent_dim=4))
-    r = fit(m, split, TrainConfig(epochs=2, progress=False))
+    r = fit(m, split, TrainConfig(epochs=2, progress=False, batch_size=128, lr=1e-3, scheduler='none', precision='fp32'))
     counts = np.bincount(np.concatenate([split.train_seq(u) for u in range(split.n_users)]), minlength=151)
     q = (counts + 1.0); q[0] = 0
     assert torch.allclose(m.proposal, torch.tensor(q / q.sum(), dtype=torch.float32))   # fit set the training counts

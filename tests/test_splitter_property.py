@@ -1,4 +1,4 @@
-"""Property-based tests of the chronological leave-one-out splitter and the PyTorch loaders (issue 6).
+"""Property-based tests of the chronological leave-one-out splitter and the PyTorch loaders.
 
 For random interaction logs (random users, items and timestamps with many ties) `data.leave_one_out` and
 `data.make_loader` must

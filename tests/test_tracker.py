@@ -1,6 +1,7 @@
-"Real-time tracker (nbs/12_realtime.ipynb): tracker == batch scores, bad input, time policy, independent users."
+"Real-time tracker (nbs/26_tracker.ipynb): tracker == batch scores, bad input, time policy, independent users."
 import numpy as np, pandas as pd, pytest, torch
-from interest_llm.data import simulate_drift, leave_one_out
+from interest_llm.data import leave_one_out
+from interest_llm.simulate import simulate_drift
 from interest_llm.model import ModelConfig, InterestModel
 from interest_llm.tracker import InterestTracker
 
@@ -92,3 +93,17 @@ def test_exclude_seen(setup):
     s, t = split.seqs[0][:5], split.times[0][:5]
     for i, ts in zip(s, t): top = tr.update('a', split.item_ids[i], int(ts))
     assert not set(split.item_ids[s]) & set(top['item'][np.isfinite(top['score'])])
+
+def test_tracker_bad_input(sim, interest_model):
+    _, _, sp = sim
+    m, _ = interest_model(sp)
+    with pytest.raises(ValueError, match=r'item_ids has 3 entries but the model scores n_items\+1'): InterestTracker(m, sp.item_ids[:3])
+    with pytest.raises(ValueError, match=r'out_of_order must be one of'): InterestTracker(m, sp, out_of_order='sometimes')
+    tr = InterestTracker(m, sp, k=5)
+    item = str(sp.item_ids[1])
+    with pytest.raises(ValueError, match=r"unknown item id 'no-such-item'"): tr.update('u1', 'no-such-item', 1_600_000_000)
+    with pytest.raises(ValueError, match=r'timestamp must be Unix seconds or a datetime'): tr.update('u1', item, 'soon')
+    with pytest.raises(ValueError, match=r'timestamp must be finite'): tr.update('u1', item, float('nan'))
+    with pytest.raises(KeyError, match=r"user 'ghost' has no events yet"): tr.scores('ghost') if hasattr(tr, 'scores') else tr.topk('ghost')
+    tr.update('u1', item, 1_600_000_100)
+    with pytest.raises(ValueError, match=r"user 'u1': event at 1600000000 is earlier than the previous event"): tr.update('u1', item, 1_600_000_000)

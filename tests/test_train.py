@@ -1,12 +1,13 @@
-"""Tests of interest_llm.train: metrics on hand-computed cases, determinism, exact resume (also after a killed
+"""Tests of interest_llm.train: the validated-recipe defaults, determinism, exact resume (also after a killed
 process), checkpoint safety (safetensors/JSON only, atomic, config and truncation checks) and the NaN guard."""
 import json, math, os, signal, subprocess, sys, textwrap, time, warnings
 import numpy as np, pandas as pd, pytest, torch
 import torch.nn.functional as F
 from torch import nn
 from interest_llm.data import leave_one_out, make_loader
-from interest_llm.train import (TrainConfig, fit, ranking_metrics, target_ranks, evaluate_model, load_checkpoint,
-                                CheckpointError, save_model, load_model_weights, epoch_seed)
+from interest_llm.train import TrainConfig, LEGACY_DEFAULTS, fit, epoch_seed
+from interest_llm.evaluate import evaluate_model
+from interest_llm.checkpoint import load_checkpoint, CheckpointError, save_model, load_model_weights
 
 MODEL_SRC = '''
 import torch, torch.nn.functional as F
@@ -50,29 +51,28 @@ Tiny, TinyCfg, toy_df = ns['Tiny'], ns['TinyCfg'], ns['toy_df']
 @pytest.fixture(scope='module')
 def split(): return leave_one_out(toy_df(), n_negatives=3, seed=0)
 
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
+
 def cfg(**kw):
-    base = dict(epochs=4, batch_size=16, lr=1e-2, max_len=10, patience=10, seed=0)
+    base = dict(LEGACY_DEFAULTS, epochs=4, batch_size=16, lr=1e-2, max_len=10, patience=10, seed=0)
     return TrainConfig(**{**base, **kw})
 
 def new_model(split, seed=0, **kw):
     torch.manual_seed(seed); return Tiny(TinyCfg(split.n_items), **kw)
 
-# ---------- metrics ----------
-def test_ranks_hand_computed_with_ties():
-    s = torch.tensor([[50., .9, .5, .5, .1]] * 4)
-    assert target_ranks(s, torch.tensor([1, 2, 3, 4])).tolist() == [1, 3, 3, 4]   # pessimistic ties, padding ignored
-    assert target_ranks(s, torch.tensor([2, 2, 2, 2]), torch.tensor([[3, 0], [0, 0], [1, 3], [2, 0]])).tolist() == [2, 3, 1, 3]
-    m = ranking_metrics(s[:3], torch.tensor([1, 2, 4]), ks=(1, 3))
-    assert m['hr@1'] == pytest.approx(1 / 3) and m['hr@3'] == pytest.approx(2 / 3)
-    assert m['ndcg@3'] == pytest.approx((1 + 1 / math.log2(4)) / 3)
-    assert m['mrr@3'] == pytest.approx((1 + 1 / 3) / 3)
+# ---------- defaults ----------
+def test_defaults_are_the_validated_recipe():
+    c = TrainConfig()
+    assert (c.epochs, c.patience, c.lr, c.batch_size, c.scheduler, c.precision) == (100, 3, 5e-3, 64, 'plateau', 'auto')
+    assert (c.weight_decay, c.max_len, c.clip) == (0.01, 50, 1.0)
+    old = TrainConfig(**LEGACY_DEFAULTS)
+    assert (old.epochs, old.patience, old.lr, old.batch_size, old.scheduler, old.precision) == (30, 5, 1e-3, 128, 'none', 'fp32')
 
-def test_constant_scores_rank_last():
-    assert target_ranks(torch.zeros(1, 11), torch.tensor([5])).item() == 10
-
-def test_bad_targets_and_nan():
-    with pytest.raises(ValueError, match='0 is padding'): target_ranks(torch.zeros(2, 4), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match='NaN'): target_ranks(torch.tensor([[0., float('nan')]]), torch.tensor([1]))
+def test_moved_names_still_import():
+    import interest_llm.train as train, interest_llm.metrics as metrics, interest_llm.checkpoint as checkpoint
+    with pytest.warns(DeprecationWarning, match='moved to interest_llm.metrics'): assert train.target_ranks is metrics.target_ranks
+    with pytest.warns(DeprecationWarning, match='moved to interest_llm.checkpoint'): assert train.save_model is checkpoint.save_model
+    with pytest.raises(AttributeError): train.no_such_name
 
 # ---------- training ----------
 def test_fit_learns_and_restores_best(split):
@@ -183,7 +183,8 @@ def test_resume_after_killed_process(split, tmp_path):
         orig = m.forward
         def slow(b): time.sleep(0.05); return orig(b)
         m.forward = slow
-        fit(m, split, TrainConfig(epochs=6, batch_size=16, lr=1e-2, max_len=10, patience=10, seed=0, checkpoint_dir={str(d)!r}))
+        fit(m, split, TrainConfig(epochs=6, batch_size=16, lr=1e-2, max_len=10, patience=10, seed=0, scheduler='none',
+                                  precision='fp32', checkpoint_dir={str(d)!r}))
     '''))
     p = subprocess.Popen([sys.executable, str(script)], env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)})
     try:
@@ -202,3 +203,51 @@ def test_resume_after_killed_process(split, tmp_path):
         ref = fit(new_model(split), split, cfg(epochs=6))
     finally: torch.set_num_threads(nt)
     assert [h['valid'] for h in res.history] == [h['valid'] for h in ref.history]
+
+# ---------- bad input and the NaN guard (tiny models of tests/conftest.py) ----------
+def _df(**kw):
+    d = dict(user=['u1', 'u1', 'u1', 'u2'], item=['a', 'b', 'c', 'a'], timestamp=np.array([1, 2, 3, 4], dtype=np.int64))
+    d.update(kw); return pd.DataFrame(d)
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(sim, tmp_path, tiny, tcfg):
+    _, _, sp = sim; d = str(tmp_path / 'ck')
+    steps = len(make_loader(sp, 'train', batch_size=16, max_len=8))
+    m = tiny(sp, nan_at=2 * steps + 3)                                         # NaN in the 3rd epoch
+    with pytest.warns(UserWarning, match=r'non-finite loss in epoch 3 .*kept the weights of epoch'):
+        r = fit(m, sp, tcfg(epochs=5, checkpoint_dir=d))
+    assert r.status == 'non-finite' and [h['epoch'] for h in r.history] == [1, 2]
+    assert load_checkpoint(d, tiny(sp))['epoch'] == 2
+    assert all(torch.isfinite(p).all() for p in m.parameters())
+
+def test_fit_bad_input(sim, tmp_path, tiny, tcfg):
+    _, _, sp = sim
+    with pytest.raises(ValueError, match=r'lr must be > 0'): tcfg(lr=0)
+    with pytest.raises(ValueError, match=r"scheduler must be 'none', 'cosine' or 'plateau'"): tcfg(scheduler='cos')
+    with pytest.raises(ValueError, match=r'resume=True needs checkpoint_dir'): fit(tiny(sp), sp, tcfg(resume=True))
+    short = leave_one_out(_df(user=['u1', 'u1', 'u2', 'u2']), n_negatives=0)        # nobody has a validation target
+    with pytest.raises(ValueError, match=r'split has no valid targets \(every user has < 3 events\)'):
+        fit(tiny(short), short, tcfg(epochs=1))
+    with pytest.raises(CheckpointError, match=r'no checkpoint in .*last.json missing'): load_checkpoint(str(tmp_path / 'empty'), tiny(sp))
+    from interest_llm.distributed import fit_distributed
+    single = leave_one_out(_df(user=['u1', 'u2', 'u3', 'u4']), n_negatives=0)      # one event per user: nothing to train on
+    with pytest.raises(ValueError, match=r'no training windows: every user has fewer than 2 training events'):
+        fit_distributed(tiny(single), single, tcfg(epochs=1))
+
+def test_nan_loss_in_interest_model_stops_training(sim, tmp_path, tcfg, interest_model):
+    "An InterestModel whose loss turns NaN at training step k: fit and fit_distributed stop, keep epoch 1's checkpoint."
+    pytest.importorskip('interest_llm.model')
+    from interest_llm.distributed import fit_distributed
+    _, _, sp = sim
+    steps = len(make_loader(sp, 'train', batch_size=16, max_len=8))
+    for trainer in (fit, fit_distributed):
+        m, _ = interest_model(sp); real, n = m.forward, [0]
+        def poisoned(b, **kw):
+            out = real(b, **kw); n[0] += 1
+            if n[0] == steps + 2: out['loss'] = out['loss'] * float('nan')       # 2nd step of epoch 2
+            return out
+        m.forward = poisoned
+        d = str(tmp_path / trainer.__name__)
+        with pytest.warns(UserWarning, match=r'non-finite loss in epoch 2 \(loss is nan at step 1\); kept the weights of epoch 1'):
+            r = trainer(m, sp, tcfg(epochs=3, checkpoint_dir=d))
+        assert r.status == 'non-finite' and r.best_epoch == 1 and load_checkpoint(d, interest_model(sp)[0])['epoch'] == 1
+        assert all(torch.isfinite(p).all() for p in m.parameters())
