@@ -143,7 +143,10 @@ def _dedupe(df:pd.DataFrame, dedupe:str|None, report:CleaningReport) -> pd.DataF
     if dedupe == 'exact':
         keep = ~df.duplicated(['user', 'item', 'timestamp'])
         first = df.loc[~keep, ['user', 'item', 'timestamp']]
-        example = f", e.g. {tuple(first.iloc[0].tolist())}" if (~keep).any() else ''
+        example = ''
+        if (~keep).any():
+            u, i, t = first.iloc[0]
+            example = f", e.g. ({u!r}, {i!r}, {int(t)})"   # plain values, not numpy reprs
         reason = f'exact repeats of (user, item, timestamp){example}'
         report_step(report, 'duplicates', df, df[keep], reason)
         return df[keep]
