@@ -175,7 +175,7 @@ def category_interest(
     item_category: pd.Series | dict,  # raw item id -> category
     users=None,  # user indices (default: all)
 ) -> pd.DataFrame:  # one row per event: user, timestamp, then one column per category (sums to 1)
-    "The model's predicted next-item probability mass per category after every event."
+    "The model's softmax shares of the next item, summed per category, after every event."
     cats = pd.Series(split.item_ids[1:]).map(item_category).fillna('other').to_numpy()
     names = np.unique(cats)
     onehot = torch.zeros(len(cats) + 1, len(names))

@@ -9,15 +9,16 @@ from importlib.resources import files
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import write_json
+from .core import atomic_write, write_json
 from .metrics import metrics_from_ranks, mean_std, paired_bootstrap
 from .registry import MODELS, BASELINES, SEQ_OPTIONS, model_names
+from .runs import check_output, die_with_parent
 from .pipeline import PROTOCOL
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'DETERMINISTIC', 'ID_SEQ_BASELINES', 'BENCH_OPTIONS', 'PEER', 'BENCH_SEEDS', 'protocol_text',
+__all__ = ['ABLATIONS', 'DETERMINISTIC', 'ID_SEQ_BASELINES', 'BENCH_OPTIONS', 'PEER', 'BENCH_SEEDS', 'PARTS', 'protocol_text',
            'peers_text', 'BenchmarkError', 'train_flags', 'bench_options', 'bench_argv', 'bench_row', 'run_matrix',
-           'benchmarks_markdown']
+           'benchmarks_markdown', 'row_recipe', 'part_verdict', 'parts_table', 'parts_in_words', 'parts_section']
 
 # %% ../nbs/21_benchmark.ipynb #b006
 def protocol_text() -> str:
@@ -56,7 +57,8 @@ _RECIPE = ['--hidden', '128', '--latent', '64', '--epochs', '60', '--patience', 
 _GRID_BL = ['--batch-size', '128', '--lr', '3e-3', '--scheduler', 'none',   # batch size, learning rate, schedule and
             '--precision', 'fp32']                                       # precision of the amazon-office tuning grid
 BENCH_OPTIONS = {  # train options of the rows per data set, chosen on validation NDCG@10 only (benchmarks/tuning*.md)
-    'ml-100k': _RECIPE,
+    # ml-100k: ours and its ablations run with the CLI's defaults; the baselines with the earlier recipe
+    'ml-100k': {'ours': [], '*': _RECIPE},
     'ml-latest-small': _RECIPE,
     'online-retail': _RECIPE,
     # amazon-office: ours (and its ablations) run with the CLI's defaults; each neural baseline with its best setting of
@@ -119,8 +121,27 @@ def bench_argv(dataset:str, model:str, seed:int, out:str, threads:int=1, data_di
 
 # %% ../nbs/21_benchmark.ipynb #c038
 def _load_results(path) -> list:
+    "The rows of a results file ([] while it does not exist); `BenchmarkError` when it is not one."
     p = Path(path)
-    return json.loads(p.read_text()) if p.exists() else []
+    if not p.exists(): return []
+    try: rows = json.loads(p.read_text())
+    except (OSError, ValueError): rows = None
+    row = lambda r: isinstance(r, dict) and {'dataset', 'model', 'seed'} <= set(r)
+    if not isinstance(rows, list) or not all(map(row, rows)):
+        raise BenchmarkError(f"--results {path} is not a results file of `interest-llm benchmark` "
+                             "(a JSON list of rows): pass another --results")
+    return rows
+
+def _written_here(path:Path) -> bool:
+    "True for a markdown file `benchmark` wrote (it may replace it): it begins '# Benchmarks'."
+    try:
+        with open(path, encoding='utf-8') as f: return f.readline().rstrip('\n') == '# Benchmarks'
+    except (OSError, UnicodeDecodeError): return False
+
+def _write_markdown(markdown, rows:list):
+    "Regenerate `markdown` from `rows`, atomically (whole or untouched)."
+    text = benchmarks_markdown(rows)
+    atomic_write(markdown, lambda tmp: Path(tmp).write_text(text))
 
 @contextlib.contextmanager
 def _locked(path):
@@ -163,7 +184,9 @@ def _run_row(ds:str, model:str, seed:int, results:str, runs:str, threads:int, da
     argv = bench_argv(ds, model, seed, out, threads, data_dir, extra)
     log(f"row: interest-llm {shlex.join(argv)}")
     start = time.perf_counter()
-    process = subprocess.run([sys.executable, '-c', 'from interest_llm.cli import main; main()', *argv])
+    row_cli = [sys.executable, '-c', 'from interest_llm.cli import main; main()', *argv]
+    ends_with_us = die_with_parent if os.name == 'posix' else None     # never an orphan
+    process = subprocess.run(row_cli, preexec_fn=ends_with_us)
     if process.returncode != 0:
         log(f"row failed with exit status {process.returncode}: {ds} {model} seed {seed}")
         return False
@@ -193,8 +216,15 @@ def run_matrix(datasets, # data set names
                extra=(), # extra `train` options for every row
                skip_done:bool=False, # skip rows already in `results`
                report_only:bool=False, # only regenerate `markdown`
-               log=print) -> list:
+               log=print,
+               force:bool=False, # replace `markdown` even when this command did not write it
+              ) -> list:
     "Run rows of the matrix (each its own `interest-llm train` process), append them to `results`, rewrite `markdown`."
+    if report_only and not Path(results).is_file():
+        raise BenchmarkError(f"--results {results} does not exist: --report-only regenerates "
+                             "--markdown from it; pass --results with the file of the rows")
+    check_output(markdown, '--markdown', {'--results': results}, _written_here, force)
+    _load_results(results)                      # not a results file: refused before any row runs
     extra = [a for a in (extra or []) if a != '--']
     if not report_only:
         datasets = [d.strip() for d in datasets.split(',')] if isinstance(datasets, str) else list(datasets)
@@ -208,9 +238,9 @@ def run_matrix(datasets, # data set names
                         log(f"skip {ds} {model} seed {seed} (in {results})")
                         continue
                     if _run_row(ds, model, seed, results, runs, threads, data_dir, extra, log):
-                        Path(markdown).write_text(benchmarks_markdown(_load_results(results)))
+                        _write_markdown(markdown, _load_results(results))
     rows = _load_results(results)
-    Path(markdown).write_text(benchmarks_markdown(rows))
+    _write_markdown(markdown, rows)
     log(f"{markdown}: {len(rows)} rows from {results}")
     return rows
 
@@ -316,6 +346,7 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
     "BENCHMARKS.md from the stored benchmark rows."
     lines = ['# Benchmarks', '', _INTRO, '', _protocol_paragraph(), '']
     summ = _summary(rows)
+    lines += parts_section(rows)
     for ds in dict.fromkeys(s['dataset'] for s in summ): lines += _dataset_section(ds, summ)
     for extra in sorted(Path(extras).glob('*.md')) if extras else []:  # other measurements, each with its own command
         lines += [extra.read_text().strip(), '']
@@ -480,3 +511,62 @@ def _paired_section(S, ref:str='ours', n:int=1000) -> list:
         L.append(f"| {b['model']} | {','.join(map(str, seeds))} | {pb['users']} | "
                  f"{pb['diff']:+.4f} | " f"[{pb['lo']:+.4f}, {pb['hi']:+.4f}] | {pb['p']:.3f} |")
     return L + ['']
+
+# %% ../nbs/21_benchmark.ipynb #bdf62adf
+PARTS = {'VAE latent z': 'ours-no-vae', 'time features': 'ours-no-time', 'LLM text features': 'ours-no-llm',
+         'repeat term': 'ours-no-repeat', 'LSTM (vs plain RNN)': 'ours-rnn'}
+
+def row_recipe(r:dict) -> str:
+    "How a benchmark row ran: 'defaults', 'earlier recipe' or 'earlier model'."
+    if 'whitening start' in (r.get('note') or ''): return 'earlier model'
+    return 'earlier recipe' if '--epochs' in r['command'].split() else 'defaults'
+
+def part_verdict(lo:float, hi:float) -> str:
+    "A paired interval in words."
+    return 'pays' if lo > 0 else 'costs' if hi < 0 else 'no measurable change'
+
+def parts_table(rows:list, n:int=1000) -> pd.DataFrame:
+    "Ours minus ours-without-each-part, per data set: mean test NDCG@10 difference and paired 95% interval."
+    out = []
+    for ds in dict.fromkeys(r['dataset'] for r in rows):
+        ours = [r for r in rows if r['dataset'] == ds and r['model'] == 'ours']
+        for part, name in PARTS.items():
+            other = [r for r in rows if r['dataset'] == ds and r['model'] == name]
+            seeds = sorted({r['seed'] for r in ours} & {r['seed'] for r in other})
+            if not seeds: continue
+            (va, ha), (vb, hb) = _per_user_ndcg(ours, seeds), _per_user_ndcg(other, seeds)
+            if len(ha | hb) != 1 or va.shape != vb.shape: continue
+            pb = paired_bootstrap(va, vb, n=n)
+            recipes = {row_recipe(r) for r in ours + other if r['seed'] in seeds}
+            out.append(dict(dataset=ds, part=part, without=name, seeds=len(seeds), diff=pb['diff'],
+                            lo=pb['lo'], hi=pb['hi'], verdict=part_verdict(pb['lo'], pb['hi']),
+                            recipe=' + '.join(sorted(recipes))))
+    return pd.DataFrame(out)
+
+# %% ../nbs/21_benchmark.ipynb #783aeea1
+_WORDS = {'pays': 'pays on', 'costs': 'costs on', 'no measurable change': 'does not measurably improve ranking on'}
+
+def parts_in_words(t:pd.DataFrame) -> list:
+    "One markdown line per part of a `parts_table`: where it pays, costs, or changes nothing measurable."
+    out = []
+    for part, p in t.groupby('part', sort=False):
+        say = {v: ', '.join(f"{r.dataset} ({r.diff:+.4f} [{r.lo:+.4f}, {r.hi:+.4f}])" for r in g.itertuples())
+               for v, g in p.groupby('verdict')}
+        out.append(f"- **{part}** " + '; '.join(f"{_WORDS[v]} {say[v]}" for v in _WORDS if v in say) + '.')
+    old = sorted(set(t.dataset[t.recipe != 'defaults']))
+    if old: out += ['', f"Rows of {', '.join(old)} ran with an earlier model or training recipe: their verdicts "
+                        "describe that model, not the defaults."]
+    return out
+
+def parts_section(rows:list) -> list:
+    "BENCHMARKS.md lines: the parts table, one row per (data set, part), and the verdicts in words."
+    t = parts_table(rows)
+    if t.empty: return []
+    L = ['## What each part buys', '',
+         'Ours minus ours without the part: mean test NDCG@10 over the seeds both ran, 95% paired-bootstrap '
+         'interval over test users (1000 resamples). *pays*: interval above 0; *costs*: below 0.', '',
+         '| data set | part | without it | seeds | difference | 95% interval | verdict | rows ran with |',
+         '|---|---|---|---|---|---|---|---|']
+    L += [f"| {r.dataset} | {r.part} | {r.without} | {r.seeds} | {r.diff:+.4f} | [{r.lo:+.4f}, {r.hi:+.4f}] "
+          f"| {r.verdict} | {r.recipe} |" for r in t.itertuples()]
+    return L + [''] + parts_in_words(t) + ['']

@@ -28,14 +28,15 @@ def user_scores(model, # a trained model with `score(batch)`
 # %% ../nbs/24_case_study.ipynb #ecfeeb87
 def interest_in(model, split:SplitData, user, products, # raw item ids
                 items:pd.DataFrame|None=None, stage:str='test') -> pd.DataFrame:
-    "Interest probability sigma(score) and rank of named products for a user at the `stage` event."
+    "Score, softmax share (the estimate that it comes next) and rank of named products for a user."
     s = user_scores(model, split, user, stage)
     idx = split.item_index()
     missing = [p for p in products if str(p) not in idx]
     if missing: raise ValueError(f"unknown products {missing}")
     j = np.array([idx[str(p)] for p in products])
     df = pd.DataFrame(
-        dict(item=[str(p) for p in products], score=s[j].numpy(), prob=torch.sigmoid(s[j]).numpy(),
+        dict(item=[str(p) for p in products], score=s[j].numpy(),
+             share=torch.softmax(s, 0)[j].numpy(),                    # column 0 is -inf: share 0
              rank=[int((s[1:] > s[i]).sum()) + 1 for i in j])
     )
     if items is not None:
@@ -63,7 +64,7 @@ def explain_recommendations(
     user,  # user index or raw id
     k: int = 10,  # recommendations
     stage: str = 'test',  # recommend at the 'valid' or 'test' event
-) -> pd.DataFrame:  # rank, item, title, prob, rebuy, because_item, because, similarity, is_target
+) -> pd.DataFrame:  # rank, item, title, share, rebuy, because_item, because, similarity, is_target
     "Top-k items for a user, each explained by the nearest *other* history item in model space."
     u = user_index(split, user)
     hist, _, target = split.example(u, stage)
@@ -82,7 +83,7 @@ def explain_recommendations(
     rec_ids, bec_ids = split.item_ids[top.numpy()], split.item_ids[hid]
     return pd.DataFrame(
         dict(rank=np.arange(1, k + 1), item=rec_ids, title=t.reindex(rec_ids).to_numpy(),
-             prob=torch.sigmoid(v).numpy().round(3), rebuy=np.isin(top.numpy(), H.numpy()),
+             share=torch.softmax(s, 0)[top].numpy().round(4), rebuy=np.isin(top.numpy(), H.numpy()),
              because_item=np.where(ok, bec_ids, None),
              because=np.where(ok, t.reindex(bec_ids).to_numpy(), None),
              similarity=np.where(ok, best_sim.numpy(), np.nan).round(3),

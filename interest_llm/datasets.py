@@ -9,7 +9,7 @@ __all__ = ['PRODUCT_CODE', 'RETAIL_FILES', 'RETAIL_COLUMNS', 'EMBEDDED_FILES', '
            'load_dataset']
 
 # %% ../nbs/05_datasets.ipynb #d55fa889
-import io, re, csv, gzip, html, hashlib, warnings
+import io, re, csv, gzip, html, hashlib, shlex, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -18,11 +18,12 @@ import pandas as pd
 # %% ../nbs/05_datasets.ipynb #fbef4825
 from .core import moved_names
 from interest_llm.data import (
-    REQUIRED_COLUMNS, OPTIONAL_COLUMNS, DataError, did_you_mean, ids_to_str, to_unix_seconds,
-    validate_interactions, sort_interactions
+    REQUIRED_COLUMNS, OPTIONAL_COLUMNS, DataError, did_you_mean, ids_to_str, to_unix_ns,
+    to_unix_seconds, validate_interactions, sort_interactions
 )
 from interest_llm.cleaning import (
-    CleaningReport, report_step, validate_items, clean, kcore, describe_interactions
+    CleaningReport, report_step, validate_items, clean, kcore, describe_interactions, map_columns,
+    usable_columns
 )
 from .simulate import simulate_drift
 from .download import MOVIELENS, cache_dir, get_data_dir, download_movielens
@@ -94,16 +95,34 @@ def _retail_items(d):
     return items[['item', 'title', 'text']].astype({'item': 'str', 'text': 'str'})
 
 # %% ../nbs/05_datasets.ipynb #c039
+def _regular_file(path, option:str|None=None) -> Path:
+    "`path` when it is a regular file; else an error saying what it is (and the `option` to fix)."
+    path = Path(path).expanduser()
+    give = f" (command line: {option} FILE)" if option else ''
+    if path.is_dir():
+        held = sorted(p.name for p in path.iterdir())[:10]
+        raise DataError(f"{path} is a directory, not a file: give a file inside it{give}; it"
+                        f" holds {held}")
+    if path.exists() and not path.is_file():
+        raise DataError(f"{path} is not a regular file (a named pipe, device or socket): save the"
+                        f" data to a file and give that{give}")
+    if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
+    return path
+
 def _find_file(path, names):
     "`path` itself if it is a file, else the first of `names` inside the directory `path`."
     path = Path(path).expanduser()
-    if path.is_file(): return path
     if path.is_dir():
         for n in names:
             if (path / n).is_file(): return path / n
         raise FileNotFoundError(f"none of {names} found in {path} (it holds:"
                                 f" {sorted(p.name for p in path.iterdir())[:10]})")
-    raise FileNotFoundError(f"{path} does not exist")
+    return _regular_file(path)
+
+def _pass(prefix:str, name:str, value:str) -> str:
+    "The fix `name=value` of the log (`prefix` '') or the item file ('items_'), also for the CLI."
+    arg, shown = prefix + name, 'tab' if value == '\t' else shlex.quote(value)
+    return f"pass {arg}={value!r} (command line: --{arg.replace('_', '-')} {shown})"
 
 # %% ../nbs/05_datasets.ipynb #c040
 def _require(df, cols, path):
@@ -116,34 +135,37 @@ def _require(df, cols, path):
 
 # %% ../nbs/05_datasets.ipynb #c041
 def _decode_error(path, encoding):
-    "Where a file stops being `encoding` (pandas reports an offset inside its own read buffer)."
+    "(where a file stops being `encoding`, the encoding to try: UTF-16 after its byte-order mark)"
     raw = Path(path).read_bytes()
     if raw[:2] == b'\x1f\x8b': raw = gzip.decompress(raw)
+    other = 'utf-16' if raw[:2] in (b'\xff\xfe', b'\xfe\xff') else 'latin-1'
     try:
         raw.decode(encoding)
-        return ''
+        return '', other
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b'\n') + 1
-        return f"byte 0x{raw[e.start]:02x} at byte offset {e.start}, line {line}"
+        return f"byte 0x{raw[e.start]:02x} at byte offset {e.start}, line {line}", other
 
-def _read_csv(path, encoding='utf-8', **kw):
-    "`pd.read_csv` whose errors name the file and the fix (encoding, separator, empty file)."
+def _read_csv(path, encoding='utf-8', prefix=None, **kw):
+    "`pd.read_csv` whose errors name the file and the fix (a user's file: `prefix` '' or 'items_')."
     try:
         return pd.read_csv(path, encoding=encoding, **kw)
     except UnicodeDecodeError as e:
-        where = _decode_error(path, encoding) or f"{e.reason}"
-        raise ValueError(
-            f"{path}: cannot be decoded as {encoding} ({where}); pass encoding='latin-1' (command"
-            " line: --encoding latin-1) or the file's real encoding"
-        ) from None
+        where, other = _decode_error(path, encoding)
+        fix = 'is it the right file?'
+        if prefix is not None:
+            fix = _pass(prefix, 'encoding', other) + " or the file's real encoding"
+        if prefix == 'items_': fix += f'; --encoding {other} sets both files'
+        raise ValueError(f"{path}: cannot be decoded as {encoding} ({where or e.reason}); {fix}"
+                         ) from None
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: the file is empty (no header, no rows)") from None
     except pd.errors.ParserError as e:
+        option = '' if prefix is None else (f" ({prefix}sep=, command line:"
+                                             f" --{prefix.replace('_', '-')}sep)")
         raise ValueError(
             f"{path}: not a valid table with separator {kw.get('sep', ',')!r} ({str(e).strip()}); "
-            "check the separator (--sep) and the quoting"
-        ) from None
-
+            f"check the separator{option} and the quoting") from None
 
 # %% ../nbs/05_datasets.ipynb #c043
 EMBEDDED_FILES = {
@@ -152,9 +174,8 @@ EMBEDDED_FILES = {
 
 def _write_csv_gz(df, path):
     "Deterministic gzip CSV (mtime 0), returns its sha256."
-    data = gzip.compress(
-        df.to_csv(index=False, lineterminator='\n').encode('utf-8'), compresslevel=9, mtime=0
-    )
+    csv_text = df.to_csv(index=False, lineterminator='\n').encode('utf-8')
+    data = gzip.compress(csv_text, compresslevel=9, mtime=0)
     Path(path).write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
@@ -175,14 +196,11 @@ def make_embedded_online_retail(
                 f'customers with > {max_user_events} events')
     inter = inter[n <= max_user_events]
     rec = inter.groupby('user', sort=False).tail(recent)
-    report_step(
-        rep, 'recency window', inter, rec, f'events older than each customer\'s last {recent}'
-    )
+    report_step(rep, 'recency window', inter, rec,
+                f"events older than each customer's last {recent}")
     inter = rec
     vc = inter.item.value_counts().rename('n').rename_axis('item').reset_index()
-    top = vc.sort_values(['n', 'item'], ascending=[False, True]).item[
-        :n_items
-    ]  # ties broken by product code
+    top = vc.sort_values(['n', 'item'], ascending=[False, True]).item[:n_items]  # ties: by code
     kept = inter[inter.item.isin(top)]
     report_step(rep, 'top products', inter, kept, f'products outside the {n_items} most popular')
     inter = kept
@@ -214,14 +232,12 @@ def load_embedded(verify:bool=True, # check the files' sha256 against `EMBEDDED_
     for k, f in EMBEDDED_FILES.items():
         data = (d / f).read_bytes()
         if verify and hashlib.sha256(data).hexdigest() != EMBEDDED_SHA256[k]:
-            raise ValueError(
-                f"{d / f}: sha256 mismatch — the packaged file is corrupted or was modified"
-            )
+            raise ValueError(f"{d / f}: sha256 mismatch — the packaged file is corrupted or was"
+                             " modified")
         out[k] = pd.read_csv(io.BytesIO(data), compression='gzip', dtype={'user': str, 'item': str})
     inter = out['interactions'].astype({'timestamp': 'int64', 'weight': 'float64'})
-    return validate_interactions(inter), out['items'].astype(
-        {'item': 'str', 'title': 'str', 'text': 'str'}
-    )
+    items = out['items'].astype({'item': 'str', 'title': 'str', 'text': 'str'})
+    return validate_interactions(inter), items
 
 # %% ../nbs/05_datasets.ipynb #c112
 def _movielens_dir(name, path):
@@ -257,11 +273,9 @@ def _ratings(df, path):
     "user/item as str, rating float, timestamp int64, event 'rating'."
     if df.isna().any().any():
         raise ValueError(f"{path}: {int(df.isna().any(axis=1).sum())} rows with missing fields")
-    out = pd.DataFrame(
-        {'user': df.user.astype(str), 'item': df.item.astype(str),
-         'timestamp': df.timestamp.astype('int64'), 'rating': df.rating.astype('float64'),
-         'event': 'rating'}
-    )
+    out = pd.DataFrame({'user': df.user.astype(str), 'item': df.item.astype(str),
+                        'timestamp': df.timestamp.astype('int64'),
+                        'rating': df.rating.astype('float64'), 'event': 'rating'})
     return validate_interactions(out)
 
 # %% ../nbs/05_datasets.ipynb #c117
@@ -270,16 +284,13 @@ def load_ml100k(
 ) -> tuple:
     "MovieLens 100K raw files as `(interactions, items)`."
     p = _movielens_dir('ml-100k', path)
-    r = _read_csv(
-        p / 'u.data', sep='\t', header=None, names=['user', 'item', 'rating', 'timestamp']
-    )
+    r = _read_csv(p / 'u.data', sep='\t', header=None,
+                  names=['user', 'item', 'rating', 'timestamp'])
     it = _read_csv(p / 'u.item', encoding='latin-1', sep='|', header=None,
                    names=['item', 'title', 'release', 'video', 'url'] + ML100K_GENRES)
     flags = it[ML100K_GENRES].to_numpy().astype(bool)
     genres = pd.Series(['|'.join(g for g, f in zip(ML100K_GENRES, row) if f) for row in flags])
-    items = pd.DataFrame(
-        {'item': it.item.astype(str), 'title': it.title.astype(str), 'genres': genres}
-    )
+    items = it[['item', 'title']].astype(str).assign(genres=genres)
     return _ratings(r, p / 'u.data'), items.assign(text=_movie_text(items.title, items.genres))
 
 # %% ../nbs/05_datasets.ipynb #c118
@@ -297,9 +308,7 @@ def load_ml1m(
     p = _movielens_dir('ml-1m', path)
     r = _read_dat(p / 'ratings.dat', ['user', 'item', 'rating', 'timestamp'])
     m = _read_dat(p / 'movies.dat', ['item', 'title', 'genres'])
-    items = pd.DataFrame(
-        {'item': m.item.astype(str), 'title': m.title.astype(str), 'genres': m.genres.astype(str)}
-    )
+    items = m[['item', 'title', 'genres']].astype(str)
     return _ratings(r, p / 'ratings.dat'), items.assign(text=_movie_text(items.title, items.genres))
 
 # %% ../nbs/05_datasets.ipynb #c120
@@ -312,21 +321,15 @@ def load_ml_latest_small(
     r = _read_csv(p / 'ratings.csv').rename(columns={'userId': 'user', 'movieId': 'item'})
     _require(r, ['user', 'item', 'rating', 'timestamp'], p / 'ratings.csv')
     m = _read_csv(p / 'movies.csv', dtype={'movieId': str})
-    items = pd.DataFrame({
-                             'item': m.movieId, 'title': m.title.astype(str),
-                             'genres': m.genres.astype(str).replace('(no genres listed)', 'unknown')
-                         })
+    items = pd.DataFrame({'item': m.movieId, 'title': m.title.astype(str), 'genres':
+                          m.genres.astype(str).replace('(no genres listed)', 'unknown')})
     desc = pd.Series('', index=items.item)
     if (p / 'tags.csv').is_file():
         t = _read_csv(p / 'tags.csv', dtype={'movieId': str}).dropna(subset=['tag'])
-        t = (t.assign(tag=t.tag.astype(str).str.strip().str.lower())
-             .groupby(['movieId', 'tag'])
-             .size()
-             .rename('n')
-             .reset_index())
-        t = (t.sort_values(['movieId', 'n', 'tag'], ascending=[True, False, True])
-             .groupby('movieId')
-             .head(max_tags))
+        t = t.assign(tag=t.tag.astype(str).str.strip().str.lower())
+        t = t.groupby(['movieId', 'tag']).size().rename('n').reset_index()
+        t = t.sort_values(['movieId', 'n', 'tag'], ascending=[True, False, True])
+        t = t.groupby('movieId').head(max_tags)
         desc.update(t.groupby('movieId').tag.agg(', '.join))
     items['description'] = desc.reindex(items.item).to_numpy()
     extra = np.where(items.description != '', ' Tags: ' + items.description + '.', '')
@@ -398,17 +401,13 @@ def load_recbole(path:str|Path, # folder with NAME.inter (and NAME.item), or the
     if name is None:
         inters = sorted(p.glob('*.inter')) if p.is_dir() else []
         if len(inters) != 1:
-            raise FileNotFoundError(
-                f"{p}: expected exactly one .inter file, found {[x.name for x in inters]}; pass"
-                " name="
-            )
+            raise FileNotFoundError(f"{p}: expected exactly one .inter file, found"
+                                    f" {[x.name for x in inters]}; pass name=")
         name = inters[0].stem
     r = _read_atomic(_find_file(p, [f'{name}.inter']))
     _require(r, ['user_id', 'item_id', 'timestamp'], p / f'{name}.inter')
-    inter = pd.DataFrame({
-                             'user': r.user_id, 'item': r.item_id,
-                             'timestamp': pd.to_numeric(r.timestamp).astype('int64')
-                         })
+    inter = pd.DataFrame({'user': r.user_id, 'item': r.item_id,
+                          'timestamp': pd.to_numeric(r.timestamp).astype('int64')})
     if 'rating' in r: inter['rating'] = pd.to_numeric(r.rating).astype('float64')
     items = _recbole_items(p / f'{name}.item', inter)
     return validate_interactions(inter), items
@@ -432,85 +431,95 @@ def _recbole_items(path, inter):
     return out
 
 # %% ../nbs/05_datasets.ipynb #c125
-def load_table(path:str|Path, # a .csv, .csv.gz, .tsv or .parquet log
+def load_table(path:str|Path, # a .csv, .csv.gz, .tsv, .parquet or .xlsx log
                columns:dict|None=None, # our name -> the file's column, e.g. {'user': 'userId'}
-               items_path:str|Path|None=None, # optional item table (CSV/Parquet)
+               items_path:str|Path|None=None, # optional item table (CSV/Parquet/Excel)
                item_columns:dict|None=None, # our name -> its column, e.g. {'text': 'title'}
                sep:str|None=None, # CSV separator (default: ',' or tab for .tsv)
                encoding:str='utf-8', # text encoding of CSV files
                dayfirst:bool|None=None, # d/m/y: None = told by the values (error if none tells)
                cleaning:bool=False, # `clean` (drop missing, exact duplicates) instead of refusing
                report:CleaningReport|None=None, # cleaning and catalogue steps are appended here
+               items_sep:str|None=None, # separator of the item file (default: `sep`)
+               items_encoding:str|None=None, # encoding of the item file (default: `encoding`)
               ) -> tuple:
-    "Any CSV/Parquet log as `(interactions, items)`: ids as written, times in seconds, ms or dates."
-    args = (path, columns, items_path, item_columns, sep, encoding, dayfirst, cleaning, report)
-    try: return _load_table(*args)
-    except DataError: raise
+    "Any CSV/Parquet/Excel log as `(interactions, items)`: ids as written, times as seconds."
+    args = (path, columns or {}, items_path, item_columns or {}, dayfirst, cleaning, report)
+    try: return _load_table(*args, (sep, encoding), (items_sep or sep, items_encoding or encoding))
+    except (DataError, FileNotFoundError): raise
+    except OSError as e:
+        raise DataError(f"{e.filename or path}: cannot be read ({e.strerror or e})") from None
     except ValueError as e:
         named = str(path) in str(e) or str(items_path) in str(e)
         raise DataError(str(e) if named else f"{path}: {e}") from None
 
 # %% ../nbs/05_datasets.ipynb #1fef6b82
-def _load_table(path, columns, items_path, item_columns, sep, encoding, dayfirst, cleaning, report):
-    "`load_table` without the `DataError` wrapping."
-    df = _map_columns(_read_any(path, sep, encoding), columns or {}, REQUIRED_COLUMNS, path)
-    df = df[[c for c in df.columns if c in REQUIRED_COLUMNS or c in OPTIONAL_COLUMNS]]
-    what = f"{path}: column {(columns or {}).get('timestamp', 'timestamp')!r}"
-    times, ok = df['timestamp'], df['timestamp'].notna()
-    secs = pd.Series(np.nan, index=df.index, dtype='float64')
-    if ok.any(): secs[ok] = to_unix_seconds(times[ok], what, dayfirst).astype('float64')
-    df = df.assign(timestamp=secs.astype('int64') if ok.all() else secs)
-    try: inter = clean(df, report=report)[0] if cleaning else validate_interactions(df, coerce=True)
+def _load_table(path, columns, items_path, item_columns, dayfirst, cleaning, report, log, its):
+    "`load_table` without the `DataError` wrapping; `log`, `its`: (sep, encoding) of each file."
+    df = map_columns(_read_any(path, *log), columns, REQUIRED_COLUMNS, path)
+    items = None if items_path is None else map_columns(
+        _read_any(items_path, *its, prefix='items_', option='--items'), item_columns, ('item',),
+        items_path, 'items_')
+    if items is not None: df, items = _float_ids_agree(df, items)
+    df = usable_columns(df, columns, path)
+    ok = df['timestamp'].notna()
+    what = f"{path}: column {columns.get('timestamp', 'timestamp')!r}"
+    exact = pd.Series(pd.NaT, index=df.index, dtype='datetime64[ns]')  # to the nanosecond
+    if ok.any(): exact[ok] = pd.to_datetime(to_unix_ns(df['timestamp'][ok], what, dayfirst))
+    raw = dict(missing='error', dedupe=None)   # no cleaning: nothing removed, nothing reported
+    try: inter = clean(df.assign(timestamp=exact), **(dict(report=report) if cleaning else raw))[0]
     except ValueError as e: raise ValueError(f"{path}: {e}") from None
-    if items_path is None:
+    if items is None:
         ids = sorted(inter.item.unique())
         warnings.warn(f"{path}: no item table given, item texts are 'item <id>' "
-                      "(pass items_path= for real text)")
+                      "(pass items_path= for real text; command line: --items FILE)")
         return inter, pd.DataFrame({'item': ids, 'text': ['item ' + i for i in ids]})
-    items = _read_any(items_path, sep, encoding)
-    items = _map_columns(items, item_columns or {}, ('item',), items_path)
     try: return inter, validate_items(items, inter, report=report)
     except ValueError as e: raise ValueError(f"{items_path}: {e}") from None
 
+# %% ../nbs/05_datasets.ipynb #b5e8a714
+def _float_ids_agree(log, items):
+    "Ids like 20.0 are the number 20 in both files when either file writes all its ids so."
+    floats = [ids_to_str(s.dropna()).ne(s.dropna().astype(str)).any()
+              for s in (log['item'], items['item'])]
+    if not any(floats): return log, items
+    def as_int(s): return s.astype(str).str.replace(r'^([+-]?\d+)\.0+$', r'\1', regex=True)
+    return (log.assign(item=as_int(log['item']).where(log['item'].notna())),
+            items.assign(item=as_int(items['item']).where(items['item'].notna())))
+
 # %% ../nbs/05_datasets.ipynb #c126
-def _read_any(path, sep, encoding):
-    "CSV/TSV (maybe gzip), every field read as written (ids keep leading zeros), or Parquet."
-    path = Path(path).expanduser()
-    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
-    if path.suffix == '.parquet': return pd.read_parquet(path)
-    sep = sep or ('\t' if '.tsv' in path.suffixes else ',')
-    df = _read_csv(
-        path, encoding=encoding, sep=sep, dtype=str, keep_default_na=False, na_values=['']
-    )
+_ENGINES = {'.parquet': 'pyarrow', '.xlsx': 'openpyxl', '.xlsm': 'openpyxl', '.xls': 'xlrd',
+            '.ods': 'odfpy'}
+_MAGIC = {b'PAR1': '.parquet', b'PK\x03\x04': '.xlsx', b'\xd0\xcf\x11\xe0': '.xls'}
+
+def _read_any(path, sep, encoding, prefix='', option='--interactions'):
+    "CSV/TSV (maybe gzip), every field read as written (ids keep leading zeros), Parquet or Excel."
+    path = _regular_file(path, option)
+    with open(path, 'rb') as f: head = f.read(4)
+    kind = _MAGIC.get(head, path.suffix.lower())
+    if kind == '.parquet': return _read_with(pd.read_parquet, path, 'Parquet')
+    if kind in _ENGINES and path.suffix.lower() != '.zip':   # an Excel workbook, whatever its name
+        return _read_with(lambda p: pd.read_excel(p, dtype=str), path, 'Excel', _ENGINES[kind])
+    sep = {'tab': '\t', '\\t': '\t'}.get(sep, sep) or ('\t' if '.tsv' in path.suffixes else ',')
+    gz = dict(compression='gzip') if head[:2] == b'\x1f\x8b' else {}   # gzip, whatever its name
+    df = _read_csv(path, encoding=encoding, prefix=prefix, sep=sep, dtype=str,
+                   keep_default_na=False, na_values=[''], **gz)
     if len(df.columns) == 1:                              # one column: probably the wrong separator
         other = [c for c in (';', '\t', '|', ',') if c != sep and c in str(df.columns[0])]
         if other:
-            raise ValueError(
-                f"{path}: one column {str(df.columns[0])[:60]!r} with separator {sep!r}; the file"
-                f" looks {other[0]!r}-separated: pass sep={other[0]!r} (command line: --sep"
-                f" {other[0]!r})"
-            )
+            raise ValueError(f"{path}: one column {str(df.columns[0])[:60]!r} with separator"
+                             f" {sep!r}; the file looks {other[0]!r}-separated: "
+                             + _pass(prefix, 'sep', other[0]))
     return df
 
-
-# %% ../nbs/05_datasets.ipynb #c127
-def _map_columns(df, columns, required, path):
-    "Rename the file's columns to ours; a missing one names the closest column of the file."
-    miss = {k: v for k, v in columns.items() if v not in df.columns}
-    if miss:
-        raise ValueError(
-            f"{path}: column(s) "
-            + ', '.join(f"{v!r} (for {k!r}){did_you_mean(v, df.columns)}" for k, v in miss.items())
-            + f" not found; columns present: {list(df.columns)}"
-        )
-    df = df.rename(columns={v: k for k, v in columns.items()})
-    lack = [c for c in required if c not in df.columns]
-    if lack:
-        raise ValueError(f"{path}: no column for "
-                         + ', '.join(f"{c!r}{did_you_mean(c, df.columns)}" for c in lack)
-                         + f"; pass columns={{'{lack[0]}': '<file column>'}}; columns present:"
-                         f" {list(df.columns)}")
-    return df
+def _read_with(read, path, kind, package='pyarrow'):
+    "A Parquet or Excel file read by `read`; a missing engine is an error that says what to do."
+    try: return read(path)
+    except ImportError:
+        raise ValueError(f"{path}: reading {kind} needs the {package} package: pip install"
+                         f" {package} (or save the file as CSV and give that)") from None
+    except Exception as e:   # a damaged file: the engine's own error, in one line
+        raise ValueError(f"{path}: not a readable {kind} file ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/05_datasets.ipynb #909fca1d
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from .core import peak_rss_mb, moved_names
 from .data import SplitData, SeqDataset, collate_batch, PAD
 from .simulate import simulate_drift
 from .losses import PRECISIONS
-from .checkpoint import save_checkpoint, load_checkpoint, load_tensors
+from .checkpoint import save_checkpoint, load_checkpoint, load_tensors, encoder_fingerprint
 from .model import ModelConfig, InterestModel
 from .metrics import metrics_from_ranks
 from .evaluate import model_ranks, evaluate_model
 from .train import (
     TrainConfig, TrainResult, NonFiniteLoss, seed_everything, epoch_seed, make_optimizer, make_scheduler, fit_state,
     fit_result, apply_kl_warmup, record_epoch, should_stop, train_and_schedule, nonfinite_stop, train_item_counts)
-from .runs import write_run
+from .runs import write_run, partial_dir, check_new_folder, RunFolderError
 from .pipeline import RunConfig, load_data as load_events, make_split, model_config_from
 
 # %% auto #0
@@ -529,11 +529,14 @@ def run(args, info:DistInfo) -> dict:
                   train_events_per_s=n_events / res.s_per_epoch if res.history else float('nan'),
                   peak_rss_mb=rss)
     metrics = _metrics(args, info, split, res, test, timing, n_events)
-    if info.is_main and args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
+    if info.is_main and args.out:                   # written aside, then renamed: whole or absent
+        from interest_llm.llm import get_encoder
         config = dict(model='ours', dataset=args.data, args=vars(args),
                       distributed=metrics['distributed'])
-        write_run(args.out, metrics, model, split, items, res, config=config)
+        llm = encoder_fingerprint(get_encoder(args.llm)) if text is not None else None
+        write_run(partial_dir(args.out), metrics, model, split, items, res, config=config,
+                  fingerprint=dict(llm=llm))
+        os.rename(partial_dir(args.out), args.out)
     return metrics
 
 # %% ../nbs/23_distributed.ipynb #c059
@@ -546,6 +549,11 @@ def main(argv:list|None=None) -> dict:
     "Entry point of `python -m interest_llm.distributed` / `torchrun ... -m interest_llm.distributed`."
     args = make_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.out: check_new_folder(args.out)        # never over a folder with files, nor the cwd
+    except RunFolderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
     info = init_distributed(args.backend)
     try: metrics = run(args, info)
     except BaseException:

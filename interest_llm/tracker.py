@@ -4,13 +4,14 @@
 
 # %% ../nbs/26_tracker.ipynb #c004
 from __future__ import annotations
-import math, time
+import math, time, warnings
 from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from .data import catalogue_fingerprint, time_gaps
+from .data import catalogue_fingerprint, time_gaps, epoch_unit, id_str, ids_to_str
+from .checkpoint import check_fingerprint, split_fingerprint
 
 # %% auto #0
 __all__ = ['POLICIES', 'UserState', 'InterestTracker']
@@ -24,9 +25,8 @@ class UserState:
     last_time: float       # timestamp (Unix seconds) of the last accepted event
     n_events: int          # events accepted so far
     seen: set|None = None  # item indices seen (only kept when exclude_seen=True)
-    recent: list = field(
-        default_factory=list
-    )  # item indices of the last max_len events: the window of the repeat term
+    recent: list = field(default_factory=list)  # item indices of the last max_len events
+    times: list = field(default_factory=list)   # their times (the last ones, aligned from the end)
 
     def push(self, state, u, t:float, item:int, max_len:int):
         "Record one accepted event: the new recurrent state and interest, its time and item index."
@@ -35,11 +35,16 @@ class UserState:
         )
         if self.seen is not None: self.seen.add(item)
         self.recent = (self.recent + [item])[-max_len:]
+        self.times = (self.times + [t])[-max_len:]
+
+    def is_repeat(self, item:int, t:float) -> bool:
+        "Is (item, t) one of the recent events? `clean` drops such exact repeats from a log."
+        return bool(self.times) and (item, t) in zip(self.recent[-len(self.times):], self.times)
 
 # %% ../nbs/26_tracker.ipynb #c016
 POLICIES = ('raise', 'clamp', 'drop')
 
-def _check_catalogue(model:nn.Module, item_ids:np.ndarray):
+def _check_catalogue(model:nn.Module, item_ids:np.ndarray, split=None):
     "Refuse item ids that are not the catalogue the model was trained on (size, ids, fingerprint)."
     if len(item_ids) != model.cfg.n_items + 1:
         raise ValueError(f"item_ids has {len(item_ids)} entries but the model scores n_items+1 = "
@@ -52,6 +57,10 @@ def _check_catalogue(model:nn.Module, item_ids:np.ndarray):
         raise ValueError(f"the split's catalogue (fingerprint {fp[:12]}) is not the one the model "
                          f"was trained on (fingerprint {trained}), though both have "
                          f"{model.cfg.n_items} items: pass the split of the model's own run")
+    if getattr(split, 'seqs', None) is not None:      # a split: its users and events too
+        check_fingerprint(getattr(model, 'fingerprint', None), dict(split=split_fingerprint(split)),
+                          "the split", "the one the model was trained on",
+                          "pass the split of the model's own run")
 
 # %% ../nbs/26_tracker.ipynb #4265b352
 class InterestTracker:
@@ -69,7 +78,7 @@ class InterestTracker:
             raise ValueError("pass split_or_item_ids (SplitData or its item_ids): "
                              "the model has no item_ids")
         self.item_ids = np.asarray(ids).astype(str)
-        _check_catalogue(model, self.item_ids)
+        _check_catalogue(model, self.item_ids, split_or_item_ids)
         if out_of_order not in POLICIES:
             raise ValueError(f"out_of_order must be one of {POLICIES}, got {out_of_order!r}")
         if k < 1: raise ValueError(f"k must be >= 1, got {k}")
@@ -79,8 +88,9 @@ class InterestTracker:
         self.titles = None
         if items is not None:
             shown = 'title' if 'title' in items else 'text'
-            self.titles = items.set_index('item').reindex(self.item_ids)[shown].to_numpy()
-        self.states, self.dropped = {}, 0
+            by_id = items.assign(item=ids_to_str(items['item'])).set_index('item')
+            self.titles = by_id.reindex(self.item_ids)[shown].to_numpy()
+        self.states, self.dropped, self.repeated, self.units = {}, 0, 0, set()
         self.refresh()
 
 # %% ../nbs/26_tracker.ipynb #c019
@@ -97,7 +107,7 @@ InterestTracker.refresh = _refresh
 # %% ../nbs/26_tracker.ipynb #c021
 def _item_index(self:InterestTracker, item) -> int:
     "Index of a raw item id; ValueError naming it when unknown."
-    i = self.index.get(str(item))
+    i = self.index.get(id_str(item))
     if i is None:
         raise ValueError(
             f"unknown item id {item!r}: not in the model's catalogue of {len(self.index)} items "
@@ -105,22 +115,32 @@ def _item_index(self:InterestTracker, item) -> int:
         )
     return i
 
-def _to_seconds(ts) -> float:
-    "Unix seconds from a number, numpy scalar, datetime or Timestamp; ValueError for NaN/inf/None."
+def _to_seconds(ts) -> tuple:
+    "(Unix seconds, unit it was written in) of a number or datetime; ValueError for NaN/inf/None."
     if ts is None: raise ValueError("timestamp is None")
     if isinstance(ts, (pd.Timestamp, np.datetime64)) or hasattr(ts, 'timestamp'):
         ts = pd.Timestamp(ts)
         if ts is pd.NaT: raise ValueError("timestamp is NaT")
         if ts.tzinfo is None: ts = ts.tz_localize('UTC')
-        return ts.timestamp()
+        return ts.timestamp(), 'seconds'
     try:
         v = float(ts)
     except (TypeError, ValueError):
         raise ValueError(f"timestamp must be Unix seconds or a datetime, got {ts!r}") from None
     if not math.isfinite(v): raise ValueError(f"timestamp must be finite, got {ts!r}")
-    return v
+    per_second, unit = epoch_unit(abs(v))   # epoch ms/us/ns told by size, as in training
+    return v / per_second, unit
 
-InterestTracker._item_index = _item_index
+def _time(self:InterestTracker, ts) -> float:
+    "Unix seconds of an event's time; epoch ms/us/ns are converted, and said once per unit."
+    t, unit = _to_seconds(ts)
+    if unit != 'seconds' and unit not in self.units:
+        self.units.add(unit)
+        warnings.warn(f"timestamps like {ts!r} look like epoch {unit}: converted to seconds, as"
+                      " training converts them")
+    return t
+
+InterestTracker._item_index, InterestTracker._time = _item_index, _time
 
 # %% ../nbs/26_tracker.ipynb #c022
 def _gap(self:InterestTracker, user, st:UserState|None, t:float):
@@ -149,13 +169,16 @@ def _interest(self:InterestTracker, h:torch.Tensor) -> torch.Tensor:
     return u
 
 @torch.no_grad()
-def _observe(self:InterestTracker, user, # user id (any hashable)
+def _observe(self:InterestTracker, user, # user id (7, 7.0 and '7' are one user)
              item, # raw item id
-             timestamp, # Unix seconds (int/float) or a datetime
-            ) -> bool: # False when the event was dropped (out_of_order='drop')
-    "Advance `user`'s state by one event without ranking."
-    i, t = self._item_index(item), _to_seconds(timestamp)
+             timestamp, # Unix seconds (or epoch ms/us/ns, converted) or a datetime
+            ) -> bool: # False when the event was dropped (out_of_order='drop') or is a repeat
+    "Advance `user`'s state by one event without ranking; an exact repeat is skipped (`repeated`)."
+    user, i, t = id_str(user), self._item_index(item), self._time(timestamp)
     st = self.states.get(user)
+    if st is not None and st.is_repeat(i, t):
+        self.repeated += 1
+        return False
     gap = self._gap(user, st, t)
     if gap is None: return False
     h, state = self.model.encoder.step(self.E[[i]], torch.tensor([gap]) if self.use_time else None,
@@ -171,14 +194,12 @@ InterestTracker._interest, InterestTracker.observe = _interest, _observe
 # %% ../nbs/26_tracker.ipynb #c025
 @torch.no_grad()
 def _scores(self:InterestTracker, user) -> torch.Tensor:
-    "Logits (N+1,) of every item for `user` now (padding column 0: -inf); sigmoid: probabilities."
-    st = self.states.get(user)
+    "Scores s_t (N+1,) of every item for `user` now (padding column 0: -inf); softmax: shares pi_t."
+    st = self.states.get(id_str(user))
     if st is None: raise KeyError(f"user {user!r} has no events yet (update or warm_start first)")
     s = st.u @ self.Et + self.bias                                               # (N+1,)
     if self.model.cfg.repeat and st.recent:  # + the repeat term of the window's items
-        h = (st.state[0] if isinstance(st.state, tuple) else st.state)[
-            -1
-        ]  # (1, H): the top layer's h_t
+        h = (st.state[0] if isinstance(st.state, tuple) else st.state)[-1]  # (1, H): top h_t
         s = self.model.add_repeat(
             s[None], h, torch.tensor([st.recent]), torch.tensor([len(st.recent)])
         )[0]
@@ -188,15 +209,13 @@ def _scores(self:InterestTracker, user) -> torch.Tensor:
 def _topk(self:InterestTracker, user, k:int|None=None, as_frame:bool=True):
     "Top-k items for `user` now: DataFrame (rank, item, score, prob[, title]), or [(item, score)]."
     s, k = self.scores(user), k or self.k
-    st = self.states[user]
+    st = self.states[id_str(user)]
     if st.seen: s[list(st.seen)] = float('-inf')
     v, ix = torch.topk(s, min(k, len(self.index)))
     ids = self.item_ids[ix.numpy()]
     if not as_frame: return list(zip(ids.tolist(), v.tolist()))
-    df = pd.DataFrame(dict(
-                          rank=np.arange(1, len(ids) + 1), item=ids, score=v.numpy(),
-                          prob=torch.sigmoid(v).numpy()
-                      ))
+    df = pd.DataFrame(dict(rank=np.arange(1, len(ids) + 1), item=ids, score=v.numpy(),
+                           prob=torch.sigmoid(v).numpy()))
     if self.titles is not None: df['title'] = self.titles[ix.numpy()]
     return df
 
@@ -214,33 +233,31 @@ def _warm_start(self:InterestTracker, user, # user id
                 timestamps, # their Unix seconds (or datetimes), non-decreasing
                ):
     "Set `user`'s state from a whole history in one batched pass (replaces any previous state)."
-    idx = [self._item_index(i) for i in items]
-    t = np.array([_to_seconds(x) for x in timestamps], dtype=np.float64)
+    user, idx = id_str(user), [self._item_index(i) for i in items]
+    t = np.array([self._time(x) for x in timestamps], dtype=np.float64)
     if len(idx) == 0 or len(idx) != len(t):
-        raise ValueError(
-            f"need a non-empty history with one timestamp per item, got {len(idx)} items and"
-            f" {len(t)} timestamps"
-        )
+        raise ValueError(f"need a non-empty history with one timestamp per item, got {len(idx)}"
+                         f" items and {len(t)} timestamps")
     if (np.diff(t) < 0).any():
         j = int(np.argmax(np.diff(t) < 0)) + 1
-        raise ValueError(
-            f"user {user!r}: history timestamps go backwards at position {j} ({t[j - 1]:.0f} ->"
-            f" {t[j]:.0f}); sort the history by time"
-        )
+        raise ValueError(f"user {user!r}: history timestamps go backwards at position {j}"
+                         f" ({t[j - 1]:.0f} -> {t[j]:.0f}); sort the history by time")
+    first = list(dict.fromkeys(zip(idx, t.tolist())))   # exact repeats once, as `clean` keeps them
+    self.repeated += len(idx) - len(first)
+    idx, t = [i for i, _ in first], np.array([s for _, s in first])
     gaps = torch.from_numpy(time_gaps(t))[None]                                        # (1, T)
     x = self.E[torch.tensor(idx)][None]                                                 # (1, T, E)
     h, state = self.model.encoder(
         x, torch.tensor([len(idx)]), gaps if self.use_time else None, return_state=True
     )
-    self.states[user] = UserState(
-        state, self._interest(h[:, -1])[0], float(t[-1]), len(idx),
-        set(idx) if self.exclude_seen else None, idx[-self.model.cfg.max_len :]
-    )
+    n = self.model.cfg.max_len
+    self.states[user] = UserState(state, self._interest(h[:, -1])[0], float(t[-1]), len(idx),
+                                  set(idx) if self.exclude_seen else None, idx[-n:], list(t[-n:]))
     return self
 
 def _reset(self:InterestTracker, user):
     "Forget `user` (the next event starts from a fresh state); no error for unknown users."
-    self.states.pop(user, None)
+    self.states.pop(id_str(user), None)
     return self
 
 InterestTracker.warm_start, InterestTracker.reset = _warm_start, _reset
@@ -263,12 +280,14 @@ def _zero_state(self:InterestTracker):
 InterestTracker._zero_state = _zero_state
 
 # %% ../nbs/26_tracker.ipynb #c046
-def _check_order(self:InterestTracker, users, stamps):
+def _check_order(self:InterestTracker, users, idx, stamps):
     "With out_of_order='raise', refuse a whole batch (before any change) if an event goes back."
     if self.out_of_order != 'raise': return
     last = {}
     for j, u in enumerate(users):
-        prev = last.get(u, self.states[u].last_time if u in self.states else None)
+        st = self.states.get(u)
+        if st is not None and st.is_repeat(idx[j], stamps[j]): continue   # skipped, not applied
+        prev = last.get(u, st.last_time if st is not None else None)
         if prev is not None and stamps[j] < prev:
             raise ValueError(f"user {u!r}: event {j} of the batch at {stamps[j]:.0f} is earlier "
                              f"than the previous event at {prev:.0f}; nothing of this batch was "
@@ -285,30 +304,38 @@ def _waves(users) -> dict:
         waves.setdefault(w, []).append(j)
     return waves
 
+def _wave_rows(self:InterestTracker, users, idx, stamps, positions) -> tuple:
+    "(rows, gaps, previous states) of the events of a wave that are applied: no repeats or drops."
+    rows, gaps, prev = [], [], []
+    for j in positions:
+        user_state = self.states.get(users[j])
+        if user_state is not None and user_state.is_repeat(idx[j], stamps[j]):
+            self.repeated += 1
+            continue
+        gap = self._gap(users[j], user_state, stamps[j])
+        if gap is None: continue
+        rows.append(j)
+        gaps.append(gap)
+        prev.append(user_state)
+    return rows, gaps, prev
+
 # %% ../nbs/26_tracker.ipynb #21b6c148
 @torch.no_grad()
 def _update_many(self:InterestTracker, users, # user ids, one per event
                  items, # raw item ids
                  timestamps, # Unix seconds (or datetimes)
-                ) -> int: # number of events applied (dropped ones excluded)
+                ) -> int: # number of events applied (dropped ones and exact repeats excluded)
     "Apply many events (any users, each user's in time order) with one batched step per wave."
     if not (len(users) == len(items) == len(timestamps)):
         raise ValueError(f"users, items, timestamps differ in length: {len(users)}, {len(items)},"
                          f" {len(timestamps)}")
-    idx = [self._item_index(i) for i in items]
-    stamps = [_to_seconds(t) for t in timestamps]
-    _check_order(self, users, stamps)   # the whole batch first: a refused batch changes no state
+    users, idx = [id_str(u) for u in users], [self._item_index(i) for i in items]
+    stamps = [self._time(t) for t in timestamps]
+    _check_order(self, users, idx, stamps)   # the whole batch first: a refused one changes nothing
     waves = _waves(users)
     cell, applied = self.model.encoder.cell, 0
     for w in sorted(waves):
-        rows, gaps, prev = [], [], []
-        for j in waves[w]:
-            user_state = self.states.get(users[j])
-            gap = self._gap(users[j], user_state, stamps[j])
-            if gap is not None:
-                rows.append(j)
-                gaps.append(gap)
-                prev.append(user_state)
+        rows, gaps, prev = _wave_rows(self, users, idx, stamps, waves[w])
         if not rows: continue
         states = [p.state if p is not None else self._zero_state() for p in prev]
         state = _stack_states(states, cell)

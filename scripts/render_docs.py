@@ -61,7 +61,9 @@ def _walk_sidebar(contents, section, out):
             if it != 'auto': out.append((section, it))
         elif isinstance(it, dict):
             if 'href' in it: out.append((it.get('section', section), it['href']))
-            if 'contents' in it: _walk_sidebar(it['contents'], it.get('section', section), out)
+            inner = it.get('section')                         # a nested section shows its parent: 'Appendix: Data'
+            inner = f'{section}: {inner}' if inner and section else inner or section
+            if 'contents' in it: _walk_sidebar(it['contents'], inner, out)
 
 def sidebar_entries(nbs):
     "`[(section or None, path)]` in the order of `nbs/sidebar.yml`, or None when there is no sidebar."
@@ -84,9 +86,21 @@ def chapters(nbs):
     found, missing = [], []
     for sec, rel in ents:
         p = nbs/rel
-        if p.suffix != '.ipynb': continue
+        if p.suffix not in ('.ipynb', '.md'): continue       # a .md page (e.g. BENCHMARKS.md) renders as one cell
         (found if p.exists() else missing).append((sec, p))
     return found, [str(p.relative_to(nbs)) for _, p in missing]
+
+def md_page(path, folder) -> Path:
+    "A markdown page of the sidebar (a file, or a link to one outside nbs/) as a one-cell notebook in `folder`."
+    import nbformat
+    folder.mkdir(parents=True, exist_ok=True)
+    text = Path(path).read_text(encoding='utf-8')
+    m = re.search(r'^#\s+\S.*$', text, flags=re.M)      # nbdev takes the title from a cell of its own
+    parts = [text[:m.end()], text[m.end():]] if m else [text]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(t.strip()) for t in parts if t.strip()])
+    dest = folder/(Path(path).stem + '.ipynb')
+    dest.write_text(nbformat.writes(nb), encoding='utf-8')
+    return dest
 
 def nb_title(path):
     "Title and summary of a notebook, from raw front matter or its `# Title` / `> summary` markdown cell."
@@ -250,6 +264,10 @@ nav.il-toc a{color:#2780e3;text-decoration:none}
 .jp-RenderedHTMLCommon table{display:block;overflow-x:auto;max-width:100%}
 .jp-Cell,.jp-Notebook{min-width:0;max-width:100%}
 .katex-display{overflow-x:auto;overflow-y:hidden;padding:.2em 0}
+/* an equation number sits after its equation, never on it: the row is a flex line, the tag a normal item */
+.katex-display>.katex>.katex-html{display:flex;align-items:baseline;white-space:nowrap}
+.katex-display>.katex>.katex-html::before{content:'';flex:1}
+.katex-display>.katex>.katex-html>.tag{position:static;margin-left:auto;padding-left:1.5em}
 .il-figcap{margin:.2em 0 1.4em;color:#444;font-size:.95em;text-align:center}.il-figcap-num{font-weight:600}
 a.il-xref{white-space:nowrap}
 @media (max-width:1200px){body{padding-right:0!important}nav.il-toc{display:none}}
@@ -537,6 +555,23 @@ def index_page(site_title, toc, summaries):
         items.append(f'<p><a href="{href}">{html.escape(title)}</a> &mdash; {html.escape(summaries.get(href, ""))}</p>')
     return _plain_page(site_title, toc, 'index.html', site_title, f'<h1>{html.escape(site_title)}</h1>' + ''.join(items))
 
+_GREEK = {'alpha': 'α', 'beta': 'β', 'gamma': 'γ', 'delta': 'δ', 'varepsilon': 'ε', 'epsilon': 'ε', 'kappa': 'κ',
+          'lambda': 'λ', 'mu': 'μ', 'pi': 'π', 'rho': 'ρ', 'sigma': 'σ', 'phi': 'φ', 'ell': 'ℓ', 'odot': '⊙', 'ge': '≥',
+          'le': '≤', 'sum': 'Σ', 'infty': '∞', 'times': '×', 'cdot': '·', 'to': '→', 'approx': '≈', 'ne': '≠'}
+
+_LAYOUT = {'mathrm', 'mathbb', 'mathcal', 'mathbf', 'operatorname', 'text', 'texttt', 'big', 'Big', 'bigg', 'Bigg', 'left',
+           'right', 'boxed', 'underbrace', 'overline', 'hat', 'tilde', 'frac', 'sqrt', 'textstyle', 'quad', 'qquad'}
+
+def plain_math(txt:str) -> str:
+    "Search text without raw TeX: display math dropped, inline math as plain symbols (\\mu_t -> μ_t)."
+    txt = re.sub(r'(?s)\$\$.*?\$\$|\\\[.*?\\\]', ' ', txt)
+    def inline(m):
+        t = re.sub(r'\\([A-Za-z]+)', lambda k: _GREEK.get(k.group(1), '' if k.group(1) in _LAYOUT else k.group(1)),
+                   m.group(1))
+        return re.sub(r'[{}\\]|\s+', lambda k: ' ' if k.group(0).isspace() else '', t).strip()
+    txt = re.sub(r'\$([^$\n]+)\$|\\\((.+?)\\\)', lambda m: inline(re.match(r'(.*)', m.group(1) or m.group(2))), txt)
+    return re.sub(r'\s+', ' ', txt).strip()
+
 def search_entries(page, h):
     "Search-index records of one rendered page: one per h1-h3 section `{p, a, t, h, x}` (page, anchor, title, heading, text)."
     h = re.sub(r'(?is)<(script|style)\b.*?</\1>', ' ', h)
@@ -549,8 +584,8 @@ def search_entries(page, h):
     out, starts = [], [(None, '', 0)] + [(m.group(2), m.group(4), m.end()) for m in heads]
     ends = [m.start() for m in heads] + [len(body)]
     for (anchor, inner, s), e in zip(starts, ends):
-        txt = _strip_tags(body[s:e])
-        head = _strip_tags(re.sub(r'<a class="anchor-link".*?</a>', '', inner))
+        txt = plain_math(_strip_tags(body[s:e]))
+        head = plain_math(_strip_tags(re.sub(r'<a class="anchor-link".*?</a>', '', inner)))
         if txt or head: out.append(dict(p=page, a=anchor or '', t=title, h=head.replace('¶', '').strip(), x=txt[:3000]))
     return out
 
@@ -602,6 +637,7 @@ def render_site(nbs=None, out='_html', only=None, workers=None, katex_dir=None, 
             'math cannot be typeset offline')
     else: copy_katex(kx, out)
     found, missing = chapters(nbs)
+    found = [(sec, md_page(p, out/'_pages') if p.suffix == '.md' else p) for sec, p in found]
     for m in missing: log(f'warning: sidebar.yml lists {m} but nbs/{m} does not exist')
     listed = {p.resolve() for _, p in found}
     for p in sorted(nbs.glob('*.ipynb')):

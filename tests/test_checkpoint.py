@@ -190,3 +190,40 @@ def test_model_checkpoint_other_config_truncated_missing(sim, tmp_path, interest
     f.write_bytes(f.read_bytes()[:len(f.read_bytes()) // 2])
     with pytest.raises(CheckpointError, match=r'model.safetensors is truncated or corrupt'): load_model_weights(interest_model(sp)[0], str(tmp_path / 'run'))
     with pytest.raises(CheckpointError, match=r'cannot read .*no-such-run/config.json'): load_model_weights(m, str(tmp_path / 'no-such-run'))
+
+
+def test_a_checkpoint_older_than_a_model_option_is_read(sim, tmp_path, interest_model):
+    "A config made before an option existed is not 'a different model configuration': the training-config check"
+    " fills in new options' defaults, and so does the model-config check (as `ModelConfig.from_dict` fills them)."
+    from interest_llm.model import InterestModel, ModelConfig
+    _, _, sp = sim
+    model, emb = interest_model(sp)
+    save_model(model, str(tmp_path / 'm'))
+    cfg = json.loads((tmp_path / 'm' / 'config.json').read_text())
+    for k in ('combine', 'n_experts', 'sampler'): cfg['model_config'].pop(k)   # options newer than the file
+    (tmp_path / 'm' / 'config.json').write_text(json.dumps(cfg))
+    back = InterestModel(ModelConfig.from_dict(cfg['model_config']), emb, item_ids=sp.item_ids)
+    load_model_weights(back, str(tmp_path / 'm'))
+    other = InterestModel(ModelConfig(**{**model_config(model), 'n_experts': 2}), emb, item_ids=sp.item_ids)
+    with pytest.raises(CheckpointError, match=r'n_experts=1 \(model has 2\)'):        # a real difference still is
+        load_model_weights(other, str(tmp_path / 'm'))
+
+
+def test_fingerprint_names_the_part_that_differs(sim):
+    "Catalogue, texts, split and language model: each part is checked only when both sides record it."
+    import pandas as pd
+    from interest_llm.checkpoint import run_fingerprint, check_fingerprint, FINGERPRINT_PARTS
+    inter, items, sp = sim
+    fp = run_fingerprint(sp, items)
+    assert fp['llm'] is None and all(fp[k] for k in ('catalogue', 'texts', 'split'))
+    fewer = sp.__class__(sp.item_ids, sp.users[:-1], sp.seqs[:-1], sp.times[:-1], None, sp.info)
+    renamed = items.assign(text=items['text'] + '!')
+    for now, part in ((run_fingerprint(fewer, items), 'split (users and events)'),
+                      (run_fingerprint(sp, renamed), 'item texts'),
+                      ({**fp, 'llm': 'b' * 64}, None)):
+        if part is None: check_fingerprint(fp, now, 'x', 'y', 'z')                 # no llm recorded: not checked
+        else:
+            with pytest.raises(CheckpointError, match=re.escape(f'has another {part} than y')):
+                check_fingerprint(fp, now, 'x', 'y', 'z')
+    check_fingerprint({'catalogue': fp['catalogue']}, run_fingerprint(fewer, renamed), 'x', 'y', 'z')   # an older record
+    assert list(FINGERPRINT_PARTS) == ['catalogue', 'texts', 'split', 'llm']

@@ -79,3 +79,55 @@ def test_validate_items_without_text(sim):
     rep = CleaningReport()
     fixed = validate_items(items.assign(text=[None] + items.text.tolist()[1:]), report=rep)   # documented repair, reported
     assert fixed.text.iloc[0] == items.title.iloc[0] and 'items without text' in rep.to_frame().step.tolist()
+
+# ---------------------------------------------------------------- exact times, columns of a raw table, coverage
+import warnings
+import numpy as np
+
+T = 1_600_000_000
+EXACT = {'epoch ms': [T * 1000, (T + 1) * 1000 + 900, (T + 1) * 1000 + 100],
+         'epoch ns': [T * 10**9, (T + 1) * 10**9 + 900_000_000, (T + 1) * 10**9 + 100_000_000],
+         'float seconds': [float(T), T + 1.9, T + 1.1],
+         'ISO strings': ['2020-09-13T12:26:40', '2020-09-13T12:26:41.9', '2020-09-13T12:26:41.1'],
+         'datetimes': list(pd.to_datetime(['2020-09-13 12:26:40', '2020-09-13 12:26:41.9', '2020-09-13 12:26:41.1'], format='ISO8601'))}
+
+@pytest.mark.parametrize('fmt', list(EXACT))
+def test_clean_orders_inside_a_second_by_the_exact_times(fmt):
+    df = pd.DataFrame({'user': ['u'] * 3, 'item': ['a', 'later', 'earlier'], 'timestamp': EXACT[fmt]})
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        out, rep = clean(df)
+    assert out.item.tolist() == ['a', 'earlier', 'later'] and out.timestamp.tolist() == [T, T + 1, T + 1]
+    assert '1 users had rows out of time order' in rep.steps[-1]['reason'] and '_exact_ns' not in out
+
+def test_exact_repeats_are_exact_to_the_millisecond():
+    df = pd.DataFrame({'user': ['u'] * 3, 'item': ['a'] * 3, 'timestamp': ['2021-01-01 10:00:00.1', '2021-01-01 10:00:00.1',
+                                                                          '2021-01-01 10:00:00.6']})
+    out, rep = clean(df)
+    assert len(out) == 2 and rep.to_frame().set_index('step').loc['duplicates', 'removed'] == 1
+
+def test_map_columns_named_column_wins_and_names_the_fix():
+    raw = pd.DataFrame({'customer': ['c'], 'user': ['x'], 'item': ['i'], 'when': [1], 'timestamp': [9]})
+    with pytest.warns(UserWarning, match=r"\['user', 'timestamp'\] not read"):
+        out = map_columns(raw, {'user': 'customer', 'item': 'item', 'timestamp': 'when'})
+    assert out.columns.tolist() == ['user', 'item', 'timestamp'] and out.iloc[0].tolist() == ['c', 'i', 1]
+    with pytest.warns(UserWarning, match=r"\['timestamp'\] not read"):                   # a swap is no conflict
+        swapped = map_columns(raw, {'user': 'item', 'item': 'user', 'timestamp': 'when'})
+    assert swapped[['user', 'item']].iloc[0].tolist() == ['i', 'x']
+    with pytest.raises(ValueError, match=r"log.csv: column\(s\) 'client' \(for 'user'\).*--user-col COLUMN"):
+        map_columns(raw, {'user': 'client'}, source='log.csv')
+    with pytest.raises(ValueError, match=r"no column for 'text'.*item_columns=\{'text': COLUMN\} \(command line: --text-col"):
+        map_columns(raw, {}, ('item', 'text'), 'items.csv', 'items_')
+
+def test_usable_columns_leave_out_a_column_of_words_unless_asked_for():
+    df = pd.DataFrame({'user': ['u'], 'item': ['i'], 'timestamp': [1], 'rating': ['good'], 'weight': ['2'], 'x': [0]})
+    with pytest.warns(UserWarning, match="'rating' holds values that are not numbers"):
+        assert usable_columns(df, {}).columns.tolist() == ['user', 'item', 'timestamp', 'weight']
+    assert 'rating' in usable_columns(df, {'rating': 'stars'}).columns          # asked for: must parse, later
+
+def test_a_catalogue_missing_most_of_the_log_is_refused():
+    log = pd.DataFrame({'item': ['1', '2', '3', '4']})
+    cat = pd.DataFrame({'item': ['1', 'P-2', 'P-3', 'P-4'], 'text': ['a', 'b', 'c', 'd']})
+    with pytest.raises(ValueError, match=r"only 1 of the log's 4 items .*--items-item-col"): validate_items(cat, log)
+    assert len(validate_items(cat, log, min_coverage=0)) == 7                     # asked for: ids as texts
+    assert len(validate_items(cat.assign(item=['1', '2', 'P-3', 'P-4']), log)) == 6   # half is enough

@@ -521,3 +521,86 @@ def test_cli_bad_input(tmp_path):
         buf = io.StringIO()
         with contextlib.redirect_stderr(buf), pytest.raises(SystemExit) as e: main(argv)
         assert e.value.code == 2 and re.search(pattern, buf.getvalue()), (argv, buf.getvalue())
+
+
+# ------------------------------------------------------------------------- writing only what the command made (issue 26)
+def test_embed_never_overwrites_an_input_nor_a_file_it_did_not_write(tmp_path, capsys, tiny_llm, cache):
+    "`embed --out` on its own --items, a .json name (the ids would overwrite the vectors), a foreign file: refused."
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    items = write_csv(tmp_path / 'mine.csv', ('item', 'text'), [(i, f'red mug {i}') for i in ITEMS])
+    keep = items.read_bytes()
+    embed = ['embed', '--interactions', log, '--items', items, '--llm-model', tiny_llm]
+    refused(cli(capsys, *embed, '--out', items), f'--out {items} is the --items file this command reads')
+    refused(cli(capsys, *embed, '--out', items, '--force'), 'destroy it')          # an input: never
+    (tmp_path / 'log.safetensors').write_text('not ours')
+    refused(cli(capsys, *embed, '--out', tmp_path / 'log.safetensors'), 'exists and was not written', '--force')
+    assert (tmp_path / 'log.safetensors').read_text() == 'not ours'
+    refused(cli(capsys, *embed, '--out', tmp_path / 'vectors.json'), 'the same file', '--out ' + str(tmp_path / 'vectors.safetensors'))
+    assert items.read_bytes() == keep and not (tmp_path / 'vectors.json').exists()
+    (tmp_path / 'notes.json').write_text('{"mine": 1}')                              # the item-id file's name
+    refused(cli(capsys, *embed, '--out', tmp_path / 'notes.safetensors'), f'--out {tmp_path / "notes.json"} exists')
+    code, _, err = cli(capsys, *embed, '--out', tmp_path / 'vectors.safetensors')   # the suggested name
+    assert code == 0, err
+    code, _, err = cli(capsys, *embed, '--out', tmp_path / 'vectors.safetensors')   # its own files: replaced
+    assert code == 0, err
+    from safetensors.torch import load_file
+    e = load_file(str(tmp_path / 'vectors.safetensors'))['text_emb']
+    assert e.shape[0] == len(json.loads((tmp_path / 'vectors.json').read_text())['item_ids']) == len(ITEMS) + 1
+    assert cli(capsys, *embed, '--out', tmp_path / 'notes.safetensors', '--force')[0] == 0   # told to
+    assert 'item_ids' in json.loads((tmp_path / 'notes.json').read_text())
+
+def test_benchmark_report_only_needs_its_results_and_keeps_other_markdown(tmp_path, capsys):
+    md = tmp_path / 'B.md'
+    md.write_text('# Benchmarks\n\nan older report\n')
+    refused(cli(capsys, 'benchmark', '--report-only', '--results', tmp_path / 'typo.json', '--markdown', md),
+            f'--results {tmp_path / "typo.json"} does not exist')
+    assert md.read_text() == '# Benchmarks\n\nan older report\n'
+    results = tmp_path / 'results.json'
+    results.write_text('[]')
+    readme = tmp_path / 'README.md'
+    readme.write_text('# My project\n')
+    refused(cli(capsys, 'benchmark', '--report-only', '--results', results, '--markdown', readme),
+            'exists and was not written by this command', '--force')
+    assert readme.read_text() == '# My project\n'
+    refused(cli(capsys, 'benchmark', '--report-only', '--results', results, '--markdown', results), 'destroy it')
+    (tmp_path / 'other.json').write_text('{"not": "rows"}')
+    refused(cli(capsys, 'benchmark', '--report-only', '--results', tmp_path / 'other.json', '--markdown', md),
+            'is not a results file')
+    assert cli(capsys, 'benchmark', '--report-only', '--results', results, '--markdown', md)[0] == 0
+    assert cli(capsys, 'benchmark', '--report-only', '--results', results, '--markdown', readme, '--force')[0] == 0
+    assert readme.read_text().startswith('# Benchmarks') and json.loads(results.read_text()) == []
+
+def test_missing_or_broken_language_model_is_one_line(tmp_path, capsys, tiny_llm, cache):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    train = ['train', '--interactions', log, '--quick', '--baselines', 'none', '--epochs', '1']
+    refused(cli(capsys, *train, '--llm-model', tmp_path / 'nowhere', '--out', tmp_path / 'r'),
+            '--llm-model', str(tmp_path / 'nowhere'), 'does not exist')
+    assert not (tmp_path / 'r').exists() and not partial_dir(tmp_path / 'r').exists()
+    broken = tmp_path / 'broken'
+    shutil.copytree(tiny_llm, broken)
+    (broken / 'model.safetensors').write_bytes(b'torn')
+    refused(cli(capsys, *train, '--llm-model', broken, '--out', tmp_path / 'r'), 'is not a usable model folder')
+    refused(cli(capsys, 'embed', '--interactions', log, '--llm-model', broken, '--out', tmp_path / 'e.safetensors'),
+            str(broken), 'is not a usable model folder')
+
+def test_embedding_cache_problems_are_one_line_with_the_fix(tmp_path, capsys, tiny_llm, monkeypatch):
+    "A cache that is a file, or holds a NaN vector: one line naming it; following the fix works."
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    embed = ['embed', '--interactions', log, '--llm-model', tiny_llm, '--out', tmp_path / 'e.safetensors']
+    (tmp_path / 'cachefile').write_text('not a folder')
+    monkeypatch.setenv('INTEREST_LLM_CACHE', str(tmp_path / 'cachefile'))
+    refused(cli(capsys, *embed), f'cannot write the embedding cache {tmp_path / "cachefile"}', 'INTEREST_LLM_CACHE')
+    refused(cli(capsys, 'train', '--interactions', log, '--quick', '--llm-model', tiny_llm, '--baselines', 'none',
+                '--epochs', '1', '--out', tmp_path / 'r'), 'cannot write the embedding cache')
+    monkeypatch.setenv('INTEREST_LLM_CACHE', str(tmp_path / 'cache'))                # the fix
+    assert cli(capsys, *embed)[0] == 0
+    from safetensors.numpy import load_file, save_file
+    shard = next((tmp_path / 'cache').rglob('shard-*.safetensors'))
+    d = load_file(str(shard))
+    d['emb'][2] = np.nan
+    save_file(d, str(shard))
+    refused(cli(capsys, *embed, '--force'), f'embedding cache file {shard} holds NaN or inf vectors', 'delete that file')
+    shard.unlink()
+    assert cli(capsys, *embed)[0] == 0
+    from safetensors.torch import load_file as load_torch
+    assert torch.isfinite(load_torch(str(tmp_path / 'e.safetensors'))['text_emb']).all()

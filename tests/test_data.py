@@ -196,3 +196,184 @@ def test_split_and_loader_bad_input(sim):
     short = leave_one_out(_df(user=['u1', 'u1', 'u2', 'u2']), n_negatives=0)     # nobody has 3 events
     with pytest.raises(ValueError, match=r"has 2 events: no test target"): short.example(0, 'test')
     assert len(SeqDataset(short, 5, 'test')) == 0
+
+# ---------------------------------------------------------------- bad input of a user's files, through the command line
+import os, re, shlex, sys
+from pathlib import Path
+from cli_helpers import QUICK, T0, ITEMS, cli, refused, write_csv, log_rows
+from interest_llm.data import SplitData as _Split
+
+def _train(capsys, tmp_path, log, *opts, out='run'):
+    return cli(capsys, 'train', '--interactions', log, *opts, *QUICK, '--out', tmp_path / out)
+
+def _advice(line, **values):
+    "The command-line option a one-line refusal advises, as argv tokens (placeholders filled from `values`)."
+    m = re.search(r"command line: (--[a-z-]+)(?: ('[^']*'|[^\s;)]+))?", line)
+    assert m, line
+    value = m[2] and shlex.split(m[2])[0]
+    return [m[1]] + ([values.get(value, value)] if value else [])
+
+def _inside_one_second(rows, write):
+    "log_rows + two events of u0 800 ms apart inside one second, the later one listed first; times as `write(seconds)`."
+    t = T0 + 3600 * 10
+    return [(u, i, write(s)) for u, i, s in rows] + [('u0', 'later', write(t + 0.9)), ('u0', 'earlier', write(t + 0.1))]
+
+TIME_FORMATS = {'epoch ms': lambda s: round(s * 1000), 'epoch us': lambda s: round(s * 10**6),
+                'epoch ns': lambda s: round(s * 10**6) * 1000, 'float seconds': lambda s: f'{s:.1f}',
+                'ISO with fraction': lambda s: pd.Timestamp(round(s * 1000), unit='ms').isoformat(),
+                'ISO with fraction and zone': lambda s: pd.Timestamp(round(s * 1000), unit='ms', tz='UTC').isoformat()}
+
+@pytest.mark.parametrize('fmt', list(TIME_FORMATS))
+def test_events_inside_one_second_are_ordered_by_their_exact_times(tmp_path, capsys, fmt):
+    "The earlier of two events 800 ms apart is not the test target because the file lists it last; the report says so."
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), _inside_one_second(log_rows(ITEMS), TIME_FORMATS[fmt]))
+    code, out, err = _train(capsys, tmp_path, log)
+    assert code == 0, err
+    split = _Split.load(tmp_path / 'run' / 'split')
+    u = list(split.users).index('u0')
+    assert split.item_ids[split.seqs[u][-2:]].tolist() == ['earlier', 'later']     # the later one is the test target
+    assert split.times[u][-1] == split.times[u][-2] == T0 + 36000                 # both floored to the same second
+    assert '1 users had rows out of time order' in out
+
+@pytest.mark.parametrize('values', [['16:11:12', '16:11:13'], ['4:05 PM', '4:06 PM'], ['16:11', '16:12']])
+def test_a_time_of_day_column_is_refused(tmp_path, capsys, values):
+    rows = [(u, i, values[k % 2]) for k, (u, i, _) in enumerate(log_rows(ITEMS))]
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'clock'), rows)
+    refused(_train(capsys, tmp_path, log, '--time-col', 'clock'), str(log), "column 'clock'", 'a time of day has no date',
+            '--time-col COLUMN')
+    assert not (tmp_path / 'run').exists()
+
+def test_a_parquet_time_of_day_column_is_refused(tmp_path, capsys):
+    import datetime
+    df = pd.DataFrame(log_rows(ITEMS), columns=['user', 'item', 'timestamp'])
+    df['clock'] = [datetime.time(16, 11, k % 60) for k in range(len(df))]
+    df.to_parquet(tmp_path / 'log.parquet')
+    refused(_train(capsys, tmp_path, tmp_path / 'log.parquet', '--time-col', 'clock'), "column 'clock'", 'a time of day has no date')
+
+def test_yyyymmdd_integers_are_read_as_dates(tmp_path, capsys):
+    days = [20240131, 20240201, 20240202, 20240205, 20240301, 20240302]
+    rows = [(u, i, days[k % 6]) for k, (u, i, _) in enumerate(log_rows(ITEMS))]
+    code, out, err = _train(capsys, tmp_path, write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), rows))
+    assert code == 0, err
+    assert 'numbers like 20240131 are dates' in out
+    times = set(np.concatenate(_Split.load(tmp_path / 'run' / 'split').times).tolist())
+    assert times == {int(pd.Timestamp(str(d)).timestamp()) for d in days}
+
+def test_an_excel_log_is_read(tmp_path, capsys):
+    pytest.importorskip('openpyxl')
+    rows = log_rows(ITEMS)
+    pd.DataFrame(rows, columns=['user', 'item', 'timestamp']).to_excel(tmp_path / 'log.xlsx', index=False)
+    pd.DataFrame({'item': ITEMS, 'text': [f'text of {i}' for i in ITEMS]}).to_excel(tmp_path / 'items.xlsx', index=False)
+    code, out, err = _train(capsys, tmp_path, tmp_path / 'log.xlsx', '--items', tmp_path / 'items.xlsx')
+    assert code == 0, err
+    split = _Split.load(tmp_path / 'run' / 'split')
+    assert sorted(split.item_ids[1:].tolist()) == sorted(ITEMS)                      # 007 and 7 two items, 12.0 as written
+    assert sorted(np.concatenate(split.times).tolist()) == sorted(t for _, _, t in rows)
+
+@pytest.mark.parametrize('name, engine, package', [('log.xlsx', 'read_excel', 'openpyxl'), ('log.parquet', 'read_parquet', 'pyarrow')])
+def test_a_missing_reader_is_one_line_naming_the_package(tmp_path, capsys, monkeypatch, name, engine, package):
+    df = pd.DataFrame(log_rows(ITEMS), columns=['user', 'item', 'timestamp'])
+    if name.endswith('.parquet'): df.to_parquet(tmp_path / name)
+    else: (tmp_path / name).write_bytes(b'PK\x03\x04 an Excel workbook')
+    def missing(*a, **k): raise ImportError(f"Missing optional dependency '{package}'")
+    monkeypatch.setattr(pd, engine, missing)
+    refused(_train(capsys, tmp_path, tmp_path / name), str(tmp_path / name), f'pip install {package}', 'save the file as CSV')
+
+def test_pyarrow_is_an_install_requirement():
+    "Parquet is advertised in --help, so reading it must not need a dev extra."
+    settings = (Path(__file__).resolve().parents[1] / 'settings.ini').read_text()
+    requirements = next(l for l in settings.splitlines() if l.startswith('requirements ='))
+    assert 'pyarrow' in requirements
+
+@pytest.mark.parametrize('fmt', ['csv', 'parquet'])
+def test_float_item_ids_match_the_items_file(tmp_path, capsys, fmt):
+    "Ids written as floats (20.0, how pandas writes an int column that held a NaN) are the items file's 20, in both formats."
+    rows = log_rows([str(i) for i in range(20, 30)])
+    df = pd.DataFrame(rows + [('u0', None, T0)], columns=['user', 'item', 'timestamp']).astype({'item': float})
+    log = tmp_path / f'log.{fmt}'
+    df.to_csv(log, index=False) if fmt == 'csv' else df.to_parquet(log)
+    assert fmt == 'parquet' or '20.0' in log.read_text()
+    items = write_csv(tmp_path / 'items.csv', ('item', 'text'), [(i, f'text of {i}') for i in range(20, 30)])
+    code, out, err = _train(capsys, tmp_path, log, '--items', items)
+    assert code == 0, err
+    assert _Split.load(tmp_path / 'run' / 'split').item_ids[1:].tolist() == [str(i) for i in range(20, 30)]
+    got = pd.read_csv(tmp_path / 'run' / 'items.csv.gz', dtype=str).set_index('item').text
+    assert got['20'] == 'text of 20' and 'uncatalogued' not in out
+
+def test_an_items_file_of_other_ids_is_refused_and_the_advice_works(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    items = write_csv(tmp_path / 'items.csv', ('item', 'text'), [(f'P-{i}', f'text of {i}') for i in ITEMS])
+    line = refused(_train(capsys, tmp_path, log, '--items', items), str(items), "only 0 of the log's 10 items",
+                   '--items-item-col', 'leave out --items')
+    assert not (tmp_path / 'run').exists()
+    code, _, err = _train(capsys, tmp_path, log)                                   # the advice: leave out --items
+    assert code == 0, err
+
+@pytest.mark.parametrize('other, flag, named', [('user', '--user-col', 'customer'), ('timestamp', '--time-col', 'when')])
+def test_the_named_column_wins_over_a_column_of_our_name(tmp_path, capsys, other, flag, named):
+    rows = [(u, i, t, 'x', 1) for u, i, t in log_rows(ITEMS)]
+    header = {'user': ('customer', 'item', 'timestamp', 'user', 'x'), 'timestamp': ('user', 'item', 'when', 'x', 'timestamp')}[other]
+    log = write_csv(tmp_path / 'log.csv', header, rows)
+    items = write_csv(tmp_path / 'items.csv', ('item', 'text', 'title'), [(i, 'same text', f'title of {i}') for i in ITEMS])
+    code, out, err = _train(capsys, tmp_path, log, flag, named, '--items', items, '--text-col', 'title')
+    assert code == 0, err
+    assert f"['{other}'] not read: '{named}' is read as '{other}'" in out and "['text'] not read" in out
+    split = _Split.load(tmp_path / 'run' / 'split')
+    assert set(split.users) == {f'u{k}' for k in range(12)} and len(set(np.concatenate(split.times))) > 1
+    got = pd.read_csv(tmp_path / 'run' / 'items.csv.gz', dtype=str, keep_default_na=False).set_index('item').text
+    assert got['007'] == 'title of 007'
+
+def test_one_column_for_two_options_is_refused(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('id', 'timestamp'), [(i, t) for _, i, t in log_rows(ITEMS)])
+    refused(_train(capsys, tmp_path, log, '--user-col', 'id', '--item-col', 'id'), str(log), "column 'id' is given for",
+            '--item-col COLUMN')
+
+def test_a_directory_or_a_pipe_is_named_as_such(tmp_path, capsys):
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
+    (tmp_path / 'folder').mkdir()
+    refused(_train(capsys, tmp_path, tmp_path / 'folder'), 'is a directory, not a file', '--interactions FILE')
+    refused(_train(capsys, tmp_path, log, '--items', tmp_path / 'folder'), 'is a directory, not a file', '--items FILE')
+    if hasattr(os, 'mkfifo'):
+        os.mkfifo(tmp_path / 'pipe.csv')   # never opened: reading a pipe with no writer would hang
+        refused(_train(capsys, tmp_path, tmp_path / 'pipe.csv'), 'not a regular file', 'named pipe')
+    refused(_train(capsys, tmp_path, tmp_path / 'missing.csv'), 'missing.csv does not exist')
+
+def test_an_unused_rating_column_of_words_does_not_fail_the_load(tmp_path, capsys):
+    rows = [(u, i, t, 'good' if k % 3 else 4) for k, (u, i, t) in enumerate(log_rows(ITEMS))]
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp', 'rating'), rows)
+    code, out, err = _train(capsys, tmp_path, log)
+    assert code == 0, err
+    assert "column 'rating' holds values that are not numbers (e.g. 'good'): not read" in out
+
+def test_each_file_has_its_options_and_every_advice_works_as_written(tmp_path, capsys):
+    "A ';' log with a sku column and a ',' latin-1 items file with an id column: follow each refusal's option literally."
+    log = write_csv(tmp_path / 'log.csv', ('user', 'sku', 'timestamp'), log_rows(ITEMS), sep=';')
+    items = write_csv(tmp_path / 'items.csv', ('id', 'text'), [(i, f'caf\u00e9 {i}') for i in ITEMS], encoding='latin-1')
+    opts, seen = ['--items', items], []
+    for _ in range(6):
+        code, out, err = res = _train(capsys, tmp_path, log, *opts)
+        if code == 0: break
+        line = refused(res)
+        which = str(items) if line.startswith(f'interest-llm: error: {items}') else str(log)
+        seen.append((Path(which).name, _advice(line, COLUMN='sku' if which == str(log) else 'id')))
+        opts += seen[-1][1]
+    assert code == 0, (seen, err)
+    assert sorted((f, a[0]) for f, a in seen) == [('items.csv', '--items-encoding'), ('items.csv', '--items-item-col'),
+                                                  ('items.csv', '--items-sep'), ('log.csv', '--item-col'), ('log.csv', '--sep')]
+    got = pd.read_csv(tmp_path / 'run' / 'items.csv.gz', dtype=str, keep_default_na=False).set_index('item').text
+    assert got['007'] == 'caf\u00e9 007'
+
+def test_no_clean_with_missing_values_says_how_to_drop_them(tmp_path, capsys):
+    rows = log_rows(ITEMS) + [('u1', '', T0)]
+    log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), rows)
+    line = refused(_train(capsys, tmp_path, log, '--no-clean'), str(log), "missing values in ['item']", 'leave out --no-clean')
+    code, _, err = _train(capsys, tmp_path, log)
+    assert code == 0, err
+
+def test_advice_of_the_python_api_works_as_written():
+    "The message of a function without `coerce` names a call that exists, and that call repairs the table."
+    df = toy(user=[1, 1, 2, 1, 1, 2])
+    with pytest.raises(ValueError, match=r'validate_interactions\(df, coerce=True\)'): leave_one_out(df, n_negatives=0)
+    assert leave_one_out(validate_interactions(df, coerce=True), n_negatives=0).users.tolist() == ['1', '2']
+    with pytest.raises(ValueError, match=r"column 'rating': .*'good'"):
+        validate_interactions(toy(rating=['good', 1, 2, 3, 4, 5]), coerce=True)

@@ -1,10 +1,10 @@
 """Tests of interest_llm.datasets: loaders on real files (skipped without the shared data) and on fixtures, bad
 input, loading through a (faked) download, the embedded data set and the registry of data sets."""
-import io, shutil, tarfile, urllib.error, warnings, zipfile
+import io, os, shutil, tarfile, urllib.error, warnings, zipfile
 import numpy as np, pandas as pd, pytest
 import interest_llm.datasets as DS
 import interest_llm.download as DL
-from interest_llm.data import validate_interactions
+from interest_llm.data import DataError, validate_interactions
 from interest_llm.cleaning import CleaningReport, describe_interactions
 from interest_llm.download import download_movielens
 from interest_llm.datasets import *
@@ -197,3 +197,63 @@ def test_amazon_office_loader(data_dir):
     assert inter.timestamp.min() > 9e8                             # Unix seconds of real review days, not positions
     t = items.set_index('item').text
     assert t.str.len().min() > 10 and not items.title.str.contains('&amp;').any()   # HTML entities of the titles decoded
+
+# ---------------------------------------------------------------- a user's table: formats, ids, per-file options
+def test_load_table_float_ids_agree_between_csv_and_parquet(tmp_path):
+    "Ids pandas wrote as floats (an int column with a NaN) are the int ids, in a CSV as in a Parquet file."
+    log = pd.DataFrame({'user': [1.0, 1.0, 2.0, np.nan], 'item': [20.0, 21.0, 20.0, 22.0], 'timestamp': [1, 2, 3, 4]})
+    log.to_csv(tmp_path / 'log.csv', index=False); log.to_parquet(tmp_path / 'log.parquet')
+    (tmp_path / 'items.csv').write_text('item,text\n20,twenty\n21,twenty-one\n')
+    got = [load_table(tmp_path / f'log.{ext}', items_path=tmp_path / 'items.csv', cleaning=True) for ext in ('csv', 'parquet')]
+    for inter, items in got:
+        assert inter.user.tolist() == ['1', '1', '2'] and inter.item.tolist() == ['20', '21', '20']
+        assert dict(zip(items.item, items.text)) == {'20': 'twenty', '21': 'twenty-one'}
+
+def test_load_table_options_of_the_item_file(tmp_path):
+    (tmp_path / 'log.tsv').write_text('user\tsku\ttimestamp\nu\tp1\t1\nu\tp2\t2\n')
+    (tmp_path / 'items.csv').write_bytes('id;text\np1;caf\u00e9\np2;cr\u00e8me\n'.encode('latin-1'))
+    kw = dict(columns={'item': 'sku'}, items_path=tmp_path / 'items.csv', sep='tab')
+    with pytest.raises(DataError, match=r"items.csv: cannot be decoded as utf-8 .*items_encoding='latin-1' \(command line: --items-encoding latin-1"):
+        load_table(tmp_path / 'log.tsv', **kw)
+    with pytest.raises(DataError, match=r"items.csv: .* pass items_sep=';' \(command line: --items-sep ';'\)"):
+        load_table(tmp_path / 'log.tsv', items_encoding='latin-1', **kw)
+    with pytest.raises(DataError, match=r"items.csv: column\(s\) 'sku' \(for 'item'\).*--items-item-col COLUMN"):
+        load_table(tmp_path / 'log.tsv', items_encoding='latin-1', items_sep=';', item_columns={'item': 'sku'}, **kw)
+    _, items = load_table(tmp_path / 'log.tsv', items_encoding='latin-1', items_sep=';', item_columns={'item': 'id'}, **kw)
+    assert items.text.tolist() == ['caf\u00e9', 'cr\u00e8me']
+
+def test_load_table_says_what_a_path_is(tmp_path):
+    (tmp_path / 'd').mkdir()
+    with pytest.raises(DataError, match='is a directory, not a file'): load_table(tmp_path / 'd')
+    with pytest.raises(FileNotFoundError, match='does not exist'): load_table(tmp_path / 'nope.csv')
+    if hasattr(os, 'mkfifo'):
+        os.mkfifo(tmp_path / 'p.csv')
+        with pytest.raises(DataError, match='not a regular file'): load_table(tmp_path / 'p.csv')
+    (tmp_path / 'book.csv').write_bytes(b'\xd0\xcf\x11\xe0 an old Excel workbook under a .csv name')
+    with pytest.raises(DataError, match='book.csv: .*Excel'): load_table(tmp_path / 'book.csv')
+
+def test_load_table_reads_excel(tmp_path):
+    pytest.importorskip('openpyxl')
+    pd.DataFrame({'user': ['u', 'u'], 'item': ['007', '7'], 'when': pd.to_datetime(['2021-01-01 10:00', '2021-01-02 00:00'])}
+                 ).to_excel(tmp_path / 'log.xlsx', index=False)
+    with pytest.warns(UserWarning, match='no item table given'): inter, _ = load_table(tmp_path / 'log.xlsx', columns={'timestamp': 'when'})
+    assert inter.item.tolist() == ['007', '7'] and inter.timestamp.tolist() == [1609495200, 1609545600]
+
+def test_load_table_no_clean_keeps_the_rows_in_exact_time_order(tmp_path):
+    (tmp_path / 'log.csv').write_text('user,item,timestamp\nu,a,1600000000000\nu,b,1600000001900\nu,c,1600000001100\n'
+                                      'u,c,1600000001100\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        inter, _ = load_table(tmp_path / 'log.csv')                                # cleaning=False: the repeat stays
+    assert inter.item.tolist() == ['a', 'c', 'c', 'b']
+    (tmp_path / 'log.csv').write_text('user,item,timestamp\nu,a,1\nu,,2\n')
+    with pytest.raises(DataError, match=r"missing values in \['item'\].*leave out --no-clean"): load_table(tmp_path / 'log.csv')
+
+def test_load_table_gzip_and_utf16_whatever_their_names(tmp_path):
+    "A gzip file named .csv is read; a UTF-16 file read as utf-8 is refused with the encoding that works."
+    import gzip
+    (tmp_path / 'log.csv').write_bytes(gzip.compress(b'user,item,timestamp\nu,a,1\nu,b,2\n'))
+    with pytest.warns(UserWarning, match='no item table'): assert load_table(tmp_path / 'log.csv')[0].item.tolist() == ['a', 'b']
+    (tmp_path / 'wide.csv').write_bytes('user,item,timestamp\nu,caf\u00e9,1\n'.encode('utf-16'))
+    with pytest.raises(DataError, match=r"pass encoding='utf-16' \(command line: --encoding utf-16\)"): load_table(tmp_path / 'wide.csv')
+    with pytest.warns(UserWarning): assert load_table(tmp_path / 'wide.csv', encoding='utf-16')[0].item.tolist() == ['caf\u00e9']

@@ -105,6 +105,7 @@ def data_images(h):
     return out
 
 CHAPTERS = chapter_notebooks()
+MD_PAGES = [NBS/f for f in sidebar_files() if f.endswith('.md')]     # BENCHMARKS.md and the protocol, as pages
 
 # ------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope='module')
@@ -274,8 +275,10 @@ def test_source_notebook_has_no_errors(nb_path):
     assert not bad, f'{nb_path.name}: ' + '\n'.join(bad)
 
 _WARN = re.compile(r'\b\w*Warning\b\s*:|^\s*warnings\.warn\(', re.M)
-_LOCAL_PATH = re.compile(r'(?:/root/|/home/[^/\s]+/|/Users/[^/\s]+/|/tmp/ipykernel|site-packages/|dist-packages/|'
-                         r'\.pyenv/|/work/|[A-Za-z]:\\\\Users\\\\)')
+# any absolute path of a machine: a top-level folder of Linux, macOS or Windows after a space, quote, '(' or line start
+# (URLs do not match: their paths follow a host name), and installed-package folders anywhere
+_LOCAL_PATH = re.compile(r'(?:(?<![\w.:/~-])/(?:root|home|Users|tmp|var|private|opt|usr|srv|mnt|media|work|etc|data|'
+                         r'scratch|nix|proc|run)(?:/|\b)|site-packages/|dist-packages/|\.pyenv/|\b[A-Za-z]:\\\\(?:Users|Windows|Program))')
 
 def output_texts(c):
     "Every text a stored output carries (stream text, text/* and JSON-ish data, error tracebacks)."
@@ -304,8 +307,8 @@ def test_render_all_chapters(site):
     assert not man['errors'], 'chapters that nbdev_docs could not render either:\n' + '\n\n'.join(
         f'{k}: {v}' for k, v in man['errors'].items())
     got = {Path(c['notebook']).name for c in man['chapters']}
-    assert got == {p.name for p in CHAPTERS}, f'rendered {sorted(got)}'
-    for p in CHAPTERS: assert (folder/rd.html_name(p.name)).stat().st_size > 1000
+    assert got == {p.name for p in CHAPTERS} | {p.stem + '.ipynb' for p in MD_PAGES}, f'rendered {sorted(got)}'
+    for p in CHAPTERS + MD_PAGES: assert (folder/rd.html_name(p.name)).stat().st_size > 1000
 
 def test_index_links_chapters_in_order(site):
     folder, _ = site
@@ -313,7 +316,8 @@ def test_index_links_chapters_in_order(site):
     nav = re.search(r'(?s)<nav class="il-nav".*?</nav>', idx)
     assert nav, 'index.html has no chapter navigation'
     hrefs = re.findall(r'<li><a href="([^"]+)"', nav.group(0))
-    assert hrefs == [rd.html_name(p.name) for p in CHAPTERS], hrefs
+    pages = [NBS/f for f in sidebar_files() if f.endswith(('.ipynb', '.md')) and (NBS/f).exists()]
+    assert hrefs == [rd.html_name(p.name) for p in pages], hrefs
     for h in hrefs: assert (folder/h).exists(), f'index.html links to missing {h}'
 
 @pytest.mark.parametrize('nb_path', CHAPTERS, ids=[p.name for p in CHAPTERS])
@@ -605,3 +609,47 @@ def test_plotting_cells_store_their_figure(nb_path):
     assert not bad, f'{nb_path.name}: cells that draw a figure but store none (re-execute without MPLBACKEND=Agg): {bad}'
     if nb_path.name in REFERENCE_PAGES: return
     assert expected_figures(read_nb(nb_path)) != (0, 0), f'{nb_path.name}: the chapter has no figure'
+
+# ------------------------------------------------------------------------------------------- what readers see
+_HEX = r'(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]'
+_BOOKKEEPING = [(re.compile(r'(?i)\bissues?\s*(?:#|no\.?\s*)?\d+'), 'issue number'),
+                (re.compile(rf'(?i)\bcommits?\s+(?:at\s+)?`?{_HEX}{{7,40}}\b'), 'commit hash'),
+                (re.compile(rf'`{_HEX}{{7,12}}`'), 'commit hash')]
+
+def bookkeeping(t:str) -> list:
+    "Issue numbers and commit hashes in a text a reader sees."
+    return [f'{what}: {t[max(0, m.start()-60):m.end()+30]!r}' for rx, what in _BOOKKEEPING for m in rx.finditer(t)]
+
+def test_bookkeeping_check_can_fail():
+    assert bookkeeping('as issue 16 asked') and bookkeeping('run at commit 6e61188') and bookkeeping('see `91cc3e6`')
+    assert not bookkeeping('sha256 `e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855`, 1234567 rows')
+
+@pytest.mark.parametrize('nb_path', sorted(NBS.glob('*.ipynb')), ids=lambda p: p.name)
+def test_no_issue_numbers_or_commit_hashes(nb_path):
+    "Readers see no issue numbers or commit hashes: not in markdown, not in stored outputs."
+    bad = []
+    for i, c in enumerate(read_nb(nb_path)['cells']):
+        texts = [text(c)] if c['cell_type'] == 'markdown' else list(output_texts(c))
+        bad += [f'cell {i} (id {c.get("id")}): {b}' for t in texts for b in bookkeeping(t)]
+    assert not bad, f'{nb_path.name}: ' + '\n'.join(bad)
+
+def test_results_pages_on_the_site(site):
+    "BENCHMARKS.md and the protocol are pages of the site, readable offline, with their tables."
+    folder, _ = site
+    assert {p.name for p in MD_PAGES} == {'benchmarks.md', 'protocol.md'}
+    for p in MD_PAGES: assert p.resolve().exists(), f'{p} links to a missing file'
+    html = (folder/'benchmarks.html').read_text(encoding='utf-8')
+    assert '<table' in html and 'What each part buys' in html
+
+def test_benchmarks_md_has_no_bookkeeping():
+    "BENCHMARKS.md and the README are read by users too."
+    for f in ('BENCHMARKS.md', 'README.md'):
+        bad = bookkeeping((REPO/f).read_text(encoding='utf-8'))
+        assert not bad, f'{f}: ' + '\n'.join(bad[:10])
+
+def test_search_index_has_no_raw_tex(site):
+    "Search results show math as text (μ_t, ≥), not as TeX source."
+    folder, _ = site
+    idx = json.loads((folder/'_static/search_index.js').read_text(encoding='utf-8').split('=', 1)[1].rstrip().rstrip(';'))
+    raw = [(e['p'], e['h']) for e in idx if re.search(r'\\(?:frac|mathbb|mathrm|operatorname|mu|sigma|lambda|sum|Big|big|left|right)\b|\$\$', e['x'] + e['h'])]
+    assert not raw, f'search entries with raw TeX: {raw[:10]}'

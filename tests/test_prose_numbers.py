@@ -28,7 +28,9 @@ from pathlib import Path
 import pytest
 
 NBS = Path(__file__).resolve().parents[1]/'nbs'
-CHECKED = ['01_data.ipynb', '15_evaluate.ipynb', '17_baselines.ipynb', '18_registry.ipynb', '24_case_study.ipynb', '25_analysis.ipynb']
+CHECKED = ['01_data.ipynb', '06_llm.ipynb', '09_sequence.ipynb', '10_vae.ipynb', '15_evaluate.ipynb', '16_train.ipynb', '17_baselines.ipynb',
+           '18_registry.ipynb', '24_case_study.ipynb', '25_analysis.ipynb',
+           '26_tracker.ipynb']
 
 _NUM = re.compile(r'(?<![\w.§@/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{5,})(?![\w.]*\d)')
 

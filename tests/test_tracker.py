@@ -1,5 +1,7 @@
 "Real-time tracker (nbs/26_tracker.ipynb): tracker == batch scores, bad input, time policy, independent users."
+import warnings
 import numpy as np, pandas as pd, pytest, torch
+from interest_llm.data import epoch_unit
 from interest_llm.data import leave_one_out
 from interest_llm.simulate import simulate_drift
 from interest_llm.model import ModelConfig, InterestModel
@@ -107,3 +109,44 @@ def test_tracker_bad_input(sim, interest_model):
     with pytest.raises(KeyError, match=r"user 'ghost' has no events yet"): tr.scores('ghost') if hasattr(tr, 'scores') else tr.topk('ghost')
     tr.update('u1', item, 1_600_000_100)
     with pytest.raises(ValueError, match=r"user 'u1': event at 1600000000 is earlier than the previous event"): tr.update('u1', item, 1_600_000_000)
+
+# ---------------------------------------------------------------- events read as the batch path reads them
+def test_user_ids_are_normalised_as_item_ids_are(setup):
+    split, models = setup; tr = InterestTracker(models['lstm'], split)
+    a, b = split.item_ids[1], split.item_ids[2]
+    tr.observe(7, a, 1000); tr.observe('7', b, 1010); tr.observe(7.0, a, 1020); tr.observe(np.int64(7), b, 1030)
+    assert list(tr.states) == ['7'] and tr.states['7'].n_events == 4
+    torch.testing.assert_close(tr.scores(7), tr.scores('7'))
+    assert tr.topk(7.0, 3).shape[0] == 3
+    tr.reset(7); assert not tr.states
+    assert tr.update_many([7, '7'], [a, b], [1, 2]) == 2 and tr.states['7'].n_events == 2
+
+def test_epoch_milliseconds_are_converted_as_in_training(setup):
+    split, models = setup; m = models['lstm']
+    s, t = split.seqs[0][:8], split.times[0][:8]
+    ms, sec = InterestTracker(m, split), InterestTracker(m, split)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        for i, ts in zip(s, t): ms.observe('u', split.item_ids[i], int(ts) * 1000)
+        ms.update_many(['v'] * len(s), split.item_ids[s].tolist(), [int(x) * 1000 for x in t])
+    for i, ts in zip(s, t): sec.observe('u', split.item_ids[i], int(ts))
+    assert [epoch_unit(int(t[0]) * 1000)[1] in str(x.message) for x in w] == [True]   # said once, in the helper's words
+    assert ms.states['u'].last_time == int(t[-1])
+    torch.testing.assert_close(ms.scores('u'), sec.scores('u'))
+    torch.testing.assert_close(ms.scores('v'), sec.scores('u'), atol=1e-5, rtol=0)
+
+def test_an_exact_repeat_is_skipped_and_counted(setup):
+    split, models = setup; m = models['gru']
+    a, b = split.item_ids[1], split.item_ids[2]
+    once, twice = InterestTracker(m, split), InterestTracker(m, split)
+    for e in [('u', a, 100), ('u', b, 200)]: once.observe(*e)
+    assert [twice.observe(*e) for e in [('u', a, 100), ('u', a, 100), ('u', b, 200), ('u', b, 200)]] == [True, False, True, False]
+    assert (twice.repeated, twice.states['u'].n_events) == (2, 2)
+    torch.testing.assert_close(twice.scores('u'), once.scores('u'))
+    batch = InterestTracker(m, split)
+    assert batch.update_many(['u', 'u', 'u', 'x'], [a, a, b, a], [100, 100, 200, 100]) == 3 and batch.repeated == 1
+    torch.testing.assert_close(batch.scores('u'), once.scores('u'), atol=1e-5, rtol=0)
+    assert twice.observe('u', a, 200) is True                         # same item, another time: a new event
+    warm = InterestTracker(m, split).warm_start('u', [a, a, b], [100, 100, 200])
+    assert (warm.repeated, warm.states['u'].n_events) == (1, 2)
+    torch.testing.assert_close(warm.scores('u'), once.scores('u'), atol=1e-5, rtol=0)
