@@ -39,7 +39,7 @@ def parser():
     p.add_argument('--budget', type=float, default=3600., help='CPU seconds per epoch beyond which the full softmax is too slow (default 3600)')
     p.add_argument('--out', help='output stem (default benchmarks/scale; --quick: runs/scale-quick)')
     p.add_argument('--from-json', help="no grid: rewrite OUT.md and OUT.png from this JSON of an earlier run (its command is kept)")
-    p.add_argument('--compare-ce', action='store_true', help='also time the checkpointed chunked CE of commit 359afd0 against the fused one (100k events, 10k items)')
+    p.add_argument('--compare-ce', action='store_true', help='also time the earlier checkpointed chunked CE (kept in this script) against the fused one (100k events, 10k items)')
     p.add_argument('--full-epoch', type=int, metavar='EVENTS', help='also train one whole epoch (10k items, ce) at EVENTS events and evaluate it, in a fresh process')
     return p
 

@@ -70,7 +70,7 @@ def markdown(r:dict) -> str:
     bp = r.get('baseline_process') or {}; side = bp.get('baselines') or []
     base = ', '.join(f"{k} {v:.4f}" for k, v in sorted(r['baselines'].items(), key=lambda kv: -kv[1]))
     L = ['## The main job (`interest-llm train`, no options)', '',
-         f"Measured with `python scripts/time_main_job.py` at commit {r['commit']} ({r['finished']} UTC): "
+         f"Measured with `python scripts/time_main_job.py` on {r['finished']} UTC: "
          f"{'a fresh virtual environment (`pip install torch==2.13.0 .`), ' if r['fresh_venv'] else ''}an empty embedding cache, "
          f"{r['cpus']} CPUs, torch {r['torch']}, load average {r['load_before'][0]:.1f} before and {r['load_after'][0]:.1f} after "
          f"(the job itself adds about {r['cpus']}). " + (f"Our model trained on {r['threads'] - 1} of the {r['threads']} threads while the neural baselines "
