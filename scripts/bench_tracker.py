@@ -69,7 +69,7 @@ def main(argv=None):
             tp.warm_start(u, [ids[(u + j) % len(ids)] for j in range(n)], [1_000_000 + 60 * j for j in range(n)])
         for u in range(a.probe_users):
             s = time.perf_counter(); tp.update(u, ids[(u + n) % len(ids)], 1_000_000 + 60 * n, as_frame=False); lat.append(time.perf_counter() - s)
-        print(f"  after {n:>4} prior events: p50 {pct(lat, 50):.3f} ms (repeat window {len(tp.states[0].recent)} items)")
+        print(f"  after {n:>4} prior events: p50 {pct(lat, 50):.3f} ms (repeat window {len(next(iter(tp.states.values())).recent)} items)")
     st = next(iter(tr.states.values()))
     nbytes = sum(x.numel() * x.element_size() for x in (list(st.state) if isinstance(st.state, tuple) else [st.state])) + st.u.numel() * 4
     print(f"\nusers tracked: {len(tr.states)}; tensor bytes per user state: {nbytes}")
