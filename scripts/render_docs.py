@@ -196,9 +196,18 @@ def number_crossrefs(nb):
 
 _re_link_attrs = re.compile(r'\[([^\]\n]*)\]\(([^)\s]*)\)\{[^}\n]*\}')  # [text](url){target="_blank" ...}
 
+_re_details = re.compile(r'(?s)<details>\s*<summary>(.*?)</summary>(.*?)</details>')
+
+def _details_html(m):
+    "A <details> block whose markdown body is rendered in place (math left for KaTeX), on lines without blanks."
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    body = markdown2html_mistune(m.group(2).strip())
+    return f'<details><summary>{m.group(1)}</summary>' + re.sub(r'\n\s*\n', '\n', body) + '</details>'
+
 def _md_fix(md):
     "Markdown that mistune would show verbatim: pandoc link attributes (show_doc's source link) and `:::` fences."
     md = _re_link_attrs.sub(r'[\1](\2)', md)
+    md = _re_details.sub(_details_html, md)
     return '\n'.join(l for l in md.splitlines() if not l.lstrip().startswith(':::'))
 
 def _translate_quarto(nb):
@@ -218,6 +227,7 @@ def _translate_quarto(nb):
             if o.get('include') == 'false': continue
             if o.get('echo') == 'false' or not c.source.strip(): tags.add('il_remove_input')
             if o.get('output') == 'false': tags.add('il_remove_output')
+            if o.get('code-fold') in ('true', 'show'): tags.add('il_fold' if o['code-fold'] == 'true' else 'il_fold_open')
             if not c.source.strip() and not c.get('outputs'): continue
             c.metadata['tags'] = sorted(tags)
         cells.append(c)
@@ -420,6 +430,13 @@ def _drop_cdn(body):
     body = re.sub(r'(?s)<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>', '', body)
     return body
 
+# Quarto's `#| code-fold: true` (or `show`): the cell's code goes into a <details> whose summary reads "Code"
+_FOLD_JS = """<script>document.querySelectorAll('.celltag_il_fold, .celltag_il_fold_open').forEach(function(c){
+var w=c.querySelector('.jp-Cell-inputWrapper');if(!w)return;var d=document.createElement('details');
+d.className='il-fold';d.open=c.classList.contains('celltag_il_fold_open');var s=document.createElement('summary');
+s.textContent='Code';d.appendChild(s);w.parentNode.insertBefore(d,w);d.appendChild(w);});</script>
+"""
+
 def decorate(body, page, site_title, toc, title):
     "Site chrome for one page: CSS, KaTeX, navigation with search, on-page TOC, previous/next links."
     body = _drop_cdn(body)
@@ -429,6 +446,7 @@ def decorate(body, page, site_title, toc, title):
             '\n<script src="_static/katex/contrib/auto-render.min.js"></script>'
             '\n<script src="_static/search_index.js"></script>\n<script src="_static/search.js"></script>\n')
     body = body.replace('</head>', head + '</head>', 1)
+    body = body.replace('</body>', _FOLD_JS + '</body>', 1)
     body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav_html(site_title, toc, page) + page_toc_html(body), body,
                   count=1)
     body = body.replace('</body>', pager_html(toc, page) + _KATEX_CALL + '\n</body>', 1)

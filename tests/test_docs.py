@@ -653,3 +653,10 @@ def test_search_index_has_no_raw_tex(site):
     idx = json.loads((folder/'_static/search_index.js').read_text(encoding='utf-8').split('=', 1)[1].rstrip().rstrip(';'))
     raw = [(e['p'], e['h']) for e in idx if re.search(r'\\(?:frac|mathbb|mathrm|operatorname|mu|sigma|lambda|sum|Big|big|left|right)\b|\$\$', e['x'] + e['h'])]
     assert not raw, f'search entries with raw TeX: {raw[:10]}'
+
+def test_solutions_are_folded(site):
+    "Solutions fold on the offline site as on Quarto's: code under `#| code-fold: true`, prose in <details>."
+    folder, _ = site
+    page = (folder/'model.html').read_text(encoding='utf-8')
+    assert 'celltag_il_fold' in page and 'il-fold' in page
+    assert re.search(r'<details><summary>Solution to exercise \d+[^<]*</summary>\s*<p>', page)
