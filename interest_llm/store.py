@@ -19,7 +19,7 @@ def pack_state(user:UserState) -> bytes:
     lstm = isinstance(user.state, tuple)
     tensors = (list(user.state) if lstm else [user.state]) + [user.u]
     head = dict(last_time=user.last_time, n_events=user.n_events,
-                recent=[int(i) for i in user.recent],
+                recent=[int(i) for i in user.recent], times=[float(x) for x in user.times],
                 seen=None if user.seen is None else sorted(int(i) for i in user.seen),
                 lstm=lstm, shapes=[list(t.shape) for t in tensors])
     header = json.dumps(head).encode()
@@ -38,7 +38,8 @@ def unpack_state(blob:bytes) -> UserState:
     u = tensors.pop()
     state = tuple(tensors) if head['lstm'] else tensors[0]
     seen = None if head['seen'] is None else set(head['seen'])
-    return UserState(state, u, head['last_time'], head['n_events'], seen, head['recent'])
+    return UserState(state, u, head['last_time'], head['n_events'], seen, head['recent'],
+                     head.get('times', []))                            # states stored before times were kept
 
 # %% ../nbs/27_store.ipynb #ca4bbc97
 class ServiceError(ValueError):
