@@ -484,6 +484,12 @@ def _per_user_ndcg(rows, seeds) -> tuple:
                 0)
     return v, {r['test_users_sha1'] for r in rs}
 
+def _paired(a_rows, b_rows, seeds_a, seeds_b, n:int=1000) -> dict|None:
+    "Paired bootstrap of per-user NDCG@10 (a minus b); None when the rows score different users."
+    (va, ha), (vb, hb) = _per_user_ndcg(a_rows, seeds_a), _per_user_ndcg(b_rows, seeds_b)
+    if len(ha | hb) != 1 or va.shape != vb.shape: return None         # not the same users in the same order
+    return paired_bootstrap(va, vb, n=n)
+
 def _paired_section(S, ref:str='ours', n:int=1000) -> list:
     "Paired bootstrap of `ref` against every other model of one data set, on the seeds both ran."
     a = next((s for s in S if s['model'] == ref), None)
@@ -503,11 +509,8 @@ def _paired_section(S, ref:str='ours', n:int=1000) -> list:
     for b in S:
         seeds = sorted(set(a['seeds']) & set(b['seeds'])) if b['model'] not in DETERMINISTIC else a['seeds']
         if b is a or not seeds or not any(r.get('test_ranks') for r in b['rows']): continue
-        (va, ha), (vb, hb) = _per_user_ndcg(a['rows'], seeds), _per_user_ndcg(
-            b['rows'], seeds if b['model'] not in DETERMINISTIC else b['seeds']
-        )
-        if len(ha | hb) != 1 or va.shape != vb.shape: continue          # not the same users in the same order
-        pb = paired_bootstrap(va, vb, n=n)
+        pb = _paired(a['rows'], b['rows'], seeds, seeds if b['model'] not in DETERMINISTIC else b['seeds'], n)
+        if pb is None: continue
         L.append(f"| {b['model']} | {','.join(map(str, seeds))} | {pb['users']} | "
                  f"{pb['diff']:+.4f} | " f"[{pb['lo']:+.4f}, {pb['hi']:+.4f}] | {pb['p']:.3f} |")
     return L + ['']
@@ -534,9 +537,8 @@ def parts_table(rows:list, n:int=1000) -> pd.DataFrame:
             other = [r for r in rows if r['dataset'] == ds and r['model'] == name]
             seeds = sorted({r['seed'] for r in ours} & {r['seed'] for r in other})
             if not seeds: continue
-            (va, ha), (vb, hb) = _per_user_ndcg(ours, seeds), _per_user_ndcg(other, seeds)
-            if len(ha | hb) != 1 or va.shape != vb.shape: continue
-            pb = paired_bootstrap(va, vb, n=n)
+            pb = _paired(ours, other, seeds, seeds, n)
+            if pb is None: continue
             recipes = {row_recipe(r) for r in ours + other if r['seed'] in seeds}
             out.append(dict(dataset=ds, part=part, without=name, seeds=len(seeds), diff=pb['diff'],
                             lo=pb['lo'], hi=pb['hi'], verdict=part_verdict(pb['lo'], pb['hi']),

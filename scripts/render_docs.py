@@ -340,14 +340,18 @@ def copy_katex(src, out):
 _TEX_TEXT = {r'\to': '→', r'\rightarrow': '→', r'\leftarrow': '←', r'\approx': '≈', r'\times': '×', r'\le': '≤',
              r'\ge': '≥', r'\mu': 'μ', r'\sigma': 'σ', r'\alpha': 'α', r'\beta': 'β', r'\theta': 'θ', r'\lambda': 'λ',
              r'\epsilon': 'ε', r'\varepsilon': 'ε', r'\phi': 'φ', r'\ell': 'ℓ', r'\cdot': '·', r'\sum': 'Σ', r'\top': 'ᵀ',
-             r'\log': 'log', r'\exp': 'exp'}
+             r'\log': 'log', r'\exp': 'exp', r'\gamma': 'γ', r'\delta': 'δ', r'\kappa': 'κ', r'\pi': 'π',
+             r'\rho': 'ρ', r'\odot': '⊙', r'\infty': '∞', r'\ne': '≠'}
+_TEX_DROP = {'mathbb', 'mathcal', 'texttt', 'big', 'Big', 'bigg', 'Bigg', 'left', 'right', 'boxed', 'underbrace',
+             'overline', 'hat', 'tilde', 'frac', 'sqrt', 'textstyle', 'quad', 'qquad'}   # layout: no text of its own
 
 def tex_to_text(s):
     "Plain-text version of a string with `$...$` math, for places where nothing typesets (`<title>`)."
     def one(m):
         t = m.group(1)
         t = re.sub(r'\\(?:text|mathrm|mathbf|mathit|operatorname|boldsymbol)\s*\{([^{}]*)\}', r'\1', t)
-        t = re.sub(r'\\[A-Za-z]+', lambda k: _TEX_TEXT.get(k.group(0), k.group(0)[1:]), t)
+        t = re.sub(r'\\[A-Za-z]+',
+                   lambda k: _TEX_TEXT.get(k.group(0), '' if k.group(0)[1:] in _TEX_DROP else k.group(0)[1:]), t)
         return re.sub(r'\s+', ' ', t.replace('{', '').replace('}', '').replace('\\', '')).strip()
     return re.sub(r'\$\$?(.+?)\$?\$', one, s)
 
@@ -573,22 +577,9 @@ def index_page(site_title, toc, summaries):
         items.append(f'<p><a href="{href}">{html.escape(title)}</a> &mdash; {html.escape(summaries.get(href, ""))}</p>')
     return _plain_page(site_title, toc, 'index.html', site_title, f'<h1>{html.escape(site_title)}</h1>' + ''.join(items))
 
-_GREEK = {'alpha': 'α', 'beta': 'β', 'gamma': 'γ', 'delta': 'δ', 'varepsilon': 'ε', 'epsilon': 'ε', 'kappa': 'κ',
-          'lambda': 'λ', 'mu': 'μ', 'pi': 'π', 'rho': 'ρ', 'sigma': 'σ', 'phi': 'φ', 'ell': 'ℓ', 'odot': '⊙', 'ge': '≥',
-          'le': '≤', 'sum': 'Σ', 'infty': '∞', 'times': '×', 'cdot': '·', 'to': '→', 'approx': '≈', 'ne': '≠'}
-
-_LAYOUT = {'mathrm', 'mathbb', 'mathcal', 'mathbf', 'operatorname', 'text', 'texttt', 'big', 'Big', 'bigg', 'Bigg', 'left',
-           'right', 'boxed', 'underbrace', 'overline', 'hat', 'tilde', 'frac', 'sqrt', 'textstyle', 'quad', 'qquad'}
-
 def plain_math(txt:str) -> str:
-    "Search text without raw TeX: display math dropped, inline math as plain symbols (\\mu_t -> μ_t)."
-    txt = re.sub(r'(?s)\$\$.*?\$\$|\\\[.*?\\\]', ' ', txt)
-    def inline(m):
-        t = re.sub(r'\\([A-Za-z]+)', lambda k: _GREEK.get(k.group(1), '' if k.group(1) in _LAYOUT else k.group(1)),
-                   m.group(1))
-        return re.sub(r'[{}\\]|\s+', lambda k: ' ' if k.group(0).isspace() else '', t).strip()
-    txt = re.sub(r'\$([^$\n]+)\$|\\\((.+?)\\\)', lambda m: inline(re.match(r'(.*)', m.group(1) or m.group(2))), txt)
-    return re.sub(r'\s+', ' ', txt).strip()
+    "Search text without raw TeX: display math dropped, inline math as `tex_to_text` writes it (\\mu_t -> μ_t)."
+    return re.sub(r'\s+', ' ', tex_to_text(re.sub(r'(?s)\$\$.*?\$\$|\\\[.*?\\\]', ' ', txt))).strip()
 
 def search_entries(page, h):
     "Search-index records of one rendered page: one per h1-h3 section `{p, a, t, h, x}` (page, anchor, title, heading, text)."
