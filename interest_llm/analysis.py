@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import moved_names
-from .data import user_index, history_batch
+from .data import user_index, history_batch, make_loader
+from .evaluate import model_ranks, user_groups
+from .model import at_last
 
 # %% auto #0
 __all__ = ['DAYS', 'RETAIL_CATEGORIES', 'PROBE_ALPHAS', 'activity_profile', 'repeat_by_gap', 'keyword_categories',
            'category_curves', 'latent_states', 'latent_trajectory', 'drift_scores', 'category_interest', 'probe_data',
-           'choose_alpha', 'fit_probe', 'linear_probe', 'probe_states', 'true_drift']
+           'choose_alpha', 'fit_probe', 'linear_probe', 'probe_states', 'true_drift', 'predictability']
 
 # %% ../nbs/25_analysis.ipynb #c009
 DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
@@ -307,3 +309,23 @@ def true_drift(
         k = max(1, int(round(len(Th) * frac)))
         out.append(0.5 * np.abs(Th[:k].mean(0) - Th[-k:].mean(0)).sum())
     return np.array(out)
+
+# %% ../nbs/25_analysis.ipynb #2512b865
+@torch.no_grad()
+def predictability(
+    model,  # a trained `InterestModel` with a VAE
+    split,  # its `SplitData`
+    stage: str = 'test',  # 'valid' or 'test'
+    batch_size: int = 256,  # users per forward pass
+) -> pd.DataFrame:  # user, sigma, train_events, rank (1 = the true item ranked first)
+    "Per evaluation user: the posterior's spread at the last event, the training events, and the true item's rank."
+    if not model.cfg.use_vae: raise ValueError("the model has no VAE (use_vae=False): it has no posterior spread")
+    users, ranks = model_ranks(model, split, stage, batch_size=batch_size, max_len=model.cfg.max_len)
+    model.eval()
+    spread = []
+    for b in make_loader(split, stage, batch_size=batch_size, max_len=model.cfg.max_len, shuffle=False):
+        o = model.encode(b['items'], b['lengths'], b.get('gaps'), sample=False)
+        spread.append(at_last((0.5 * o['logvar']).exp(), o['lengths']).mean(-1))   # (B,) mean sigma at the last event
+    groups = user_groups(split, users, stage)
+    return pd.DataFrame(dict(user=users, sigma=torch.cat(spread).numpy(), train_events=groups.train_events.to_numpy(),
+                             rank=ranks))

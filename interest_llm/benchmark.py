@@ -10,15 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import atomic_write, write_json
+from .data import SplitData
+from .evaluate import user_groups
 from .metrics import metrics_from_ranks, mean_std, paired_bootstrap
 from .registry import MODELS, BASELINES, SEQ_OPTIONS, model_names
 from .runs import check_output, die_with_parent
 from .pipeline import PROTOCOL
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'DETERMINISTIC', 'ID_SEQ_BASELINES', 'BENCH_OPTIONS', 'PEER', 'BENCH_SEEDS', 'PARTS', 'protocol_text',
-           'peers_text', 'BenchmarkError', 'train_flags', 'bench_options', 'bench_argv', 'bench_row', 'run_matrix',
-           'benchmarks_markdown', 'row_recipe', 'part_verdict', 'parts_table', 'parts_in_words', 'parts_section']
+__all__ = ['ABLATIONS', 'DETERMINISTIC', 'ID_SEQ_BASELINES', 'BENCH_OPTIONS', 'PEER', 'BENCH_SEEDS', 'GROUPS', 'PARTS',
+           'protocol_text', 'peers_text', 'BenchmarkError', 'train_flags', 'bench_options', 'bench_argv', 'bench_row',
+           'run_matrix', 'benchmarks_markdown', 'groups_table', 'row_recipe', 'part_verdict', 'parts_table',
+           'parts_in_words', 'parts_section']
 
 # %% ../nbs/21_benchmark.ipynb #b006
 def protocol_text() -> str:
@@ -175,7 +178,16 @@ def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|Non
                 command='interest-llm ' + shlex.join(argv),
                 finished=datetime.datetime.now().isoformat(timespec='seconds'),
                 load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count(), test_users_sha1=users_sha1,
-                test_ranks=None if ranks is None else ranks['rank'].tolist())
+                test_ranks=None if ranks is None else ranks['rank'].tolist(), **_test_groups(run, ranks))
+
+def _test_groups(run, ranks) -> dict:
+    "Per test user, in the order of `ranks`: training events, and 1 if the target is a long-tail item."
+    if ranks is None or not (Path(run) / 'split.npz').exists(): return {}
+    split = SplitData.load(Path(run) / 'split')
+    index = {str(u): i for i, u in enumerate(split.users)}
+    if not all(u in index for u in ranks['user_id']): return {}
+    g = user_groups(split, [index[u] for u in ranks['user_id']])
+    return dict(test_train_events=g.train_events.tolist(), test_tail=g.long_tail.astype(int).tolist())
 
 # %% ../nbs/21_benchmark.ipynb #68b02444
 def _run_row(ds:str, model:str, seed:int, results:str, runs:str, threads:int, data_dir, extra, log) -> bool:
@@ -255,34 +267,16 @@ def _agg(rows, key, sub=None):
     if len(v) == 1: return float(v[0]), float('nan')      # one seed: no spread to report
     return mean_std(v) if v else (float('nan'), float('nan'))
 
+_TIMES = ('train_s_per_epoch', 'eval_s', 'time_to_best_s', 'peak_rss_mb', 'epochs_run', 'wall_s', 'load_avg_5min')
+
 def _summary(rows) -> list:
     out = []
     for (ds, model) in dict.fromkeys((r['dataset'], r['model']) for r in rows):
-        rs = sorted([r for r in rows if r['dataset'] == ds and r['model'] == model],
-                    key=lambda r: r['seed'])
-        out.append(
-            dict(
-                dataset=ds,
-                model=model,
-                rows=rs,
-                seeds=[r['seed'] for r in rs],
-                **{k: _agg(rs, k, 'test') for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20')},
-                valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'),
-                masked_ndcg10=_agg(rs, 'ndcg@10', 'test_masked'),
-                **{
-                    k: _agg(rs, k)
-                    for k in (
-                        'train_s_per_epoch',
-                        'eval_s',
-                        'time_to_best_s',
-                        'peak_rss_mb',
-                        'epochs_run',
-                        'wall_s',
-                        'load_avg_5min',
-                    )
-                }
-            )
-        )
+        rs = sorted([r for r in rows if r['dataset'] == ds and r['model'] == model], key=lambda r: r['seed'])
+        out.append(dict(dataset=ds, model=model, rows=rs, seeds=[r['seed'] for r in rs],
+                        **{k: _agg(rs, k, 'test') for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20')},
+                        valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'), masked_ndcg10=_agg(rs, 'ndcg@10', 'test_masked'),
+                        **{k: _agg(rs, k) for k in _TIMES}))
     return out
 
 # %% ../nbs/21_benchmark.ipynb #c041
@@ -338,7 +332,8 @@ def _dataset_section(ds:str, summ:list) -> list:
     lines += [f"Note on {', '.join(v)}: {k}." for k, v in notes.items()] + ([''] if notes else [])
     if ds == 'ml-100k': lines += _peer_section(by_score)
     if ds == 'amazon-office': lines += _text_targets_section(by_score, ds)
-    return lines + _latent_section(by_score) + _paired_section(by_score) + _missing_section(ds, by_score)
+    return (lines + _latent_section(by_score) + _groups_section(by_score) + _paired_section(by_score)
+            + _missing_section(ds, by_score))
 
 def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
                         extras:str|None='benchmarks', # folder whose *.md sections (tracker, ...) are appended
@@ -353,11 +348,7 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/21_benchmark.ipynb #c042
-BENCH_SEEDS = (
-    0,
-    1,
-    2,
-)  # the matrix: every model of ABLATIONS and BASELINES on these seeds (deterministic ones on the first)
+BENCH_SEEDS = (0, 1, 2)  # the matrix: every model of ABLATIONS and BASELINES on these seeds (deterministic ones on the first)
 
 def _missing_section(ds:str, S, seeds=BENCH_SEEDS) -> list:
     "The rows of the full matrix not yet run on `ds`, and the one command that runs them."
@@ -456,25 +447,51 @@ def _latent_section(S) -> list:
         lat = [r['latent'] for r in s['rows'] if r.get('latent')]
         if not lat: continue
         au, kl, Z = [l['active_units'] for l in lat], [l['kl'] for l in lat], lat[0]['latent_dim']
+        fb = [(r.get('model_config') or {}).get('free_bits') for r in s['rows'] if r.get('latent')]
+        above = '—' if None in fb else f"{np.mean(kl) - np.mean(fb) * Z:+.3f}"
         L.append(f"| {s['model']} | {len(lat)} | {np.mean(au):.1f} / {Z} | {min(au)}–{max(au)} | "
-                 f"{np.mean(kl):.3f} |")
+                 f"{np.mean(kl):.3f} | {above} |")
     if not L: return []
-    return (
-        [
-            '### The latent interest z',
-            '',
-            (
-                'Active units (Burda et al.: Var over inputs of the posterior mean > 0.01) and KL(q(z|h) || N(0, I))'
-                ' summed over dimensions, on the validation histories at the selected epoch; mean over the seeds that'
-                ' recorded them.'
-            ),
-            '',
-            '| model | seeds | active units | range | KL (nats) |',
-            '|---|---|---|---|---|',
-        ]
-        + L
-        + ['']
-    )
+    return ['### The latent interest z', '',
+            'Active units (Burda et al.: Var over inputs of the posterior mean > 0.01) and KL(q(z|h) || N(0, I)) summed '
+            'over dimensions, on the validation histories at the selected epoch; mean over the seeds that recorded them. '
+            'KL above the allowance: the KL minus the free-bits allowance (free bits per dimension x dimensions), below '
+            'which the training objective does not push the KL down; a latent at or under it carries no more '
+            'information than the allowance grants it.', '',
+            '| model | seeds | active units | range | KL (nats) | KL above the allowance |',
+            '|---|---|---|---|---|---|'] + L + ['']
+
+GROUPS = {'all test users': lambda ev, tail: np.ones(len(ev), bool),
+          'short history (at most 5 training events)': lambda ev, tail: ev <= 5,
+          'long-tail target (not among the 20% most trained items)': lambda ev, tail: tail.astype(bool)}
+
+def groups_table(rows:list, dataset:str, ref:str='ours', other:str='ours-no-vae', n:int=1000) -> pd.DataFrame:
+    "`ref` minus `other` on `dataset` for every group of GROUPS: mean test NDCG@10 each, paired bootstrap of the difference."
+    a, b = ([r for r in rows if r['dataset'] == dataset and r['model'] == m] for m in (ref, other))
+    g = next((r for r in rows if r['dataset'] == dataset and r.get('test_train_events')), None)
+    seeds = sorted({r['seed'] for r in a} & {r['seed'] for r in b})
+    if g is None or not seeds: return pd.DataFrame()
+    (va, ha), (vb, hb) = _per_user_ndcg(a, seeds), _per_user_ndcg(b, seeds)
+    if len(ha | hb | {g['test_users_sha1']}) != 1 or va.shape != vb.shape: return pd.DataFrame()
+    ev, tail = np.asarray(g['test_train_events']), np.asarray(g['test_tail'])
+    out = []
+    for name, pick in GROUPS.items():
+        m = pick(ev, tail)
+        pb = paired_bootstrap(va[m], vb[m], n=n)
+        out.append(dict(users=name, n=int(m.sum()), seeds=len(seeds), **{ref: va[m].mean(), other: vb[m].mean()},
+                        diff=pb['diff'], lo=pb['lo'], hi=pb['hi']))
+    return pd.DataFrame(out)
+
+def _groups_section(S, ref:str='ours', other:str='ours-no-vae') -> list:
+    "BENCHMARKS.md lines of `groups_table` for one data set's summaries."
+    t = groups_table([r for s in S for r in s['rows']], S[0]['dataset'], ref, other) if S else pd.DataFrame()
+    if t.empty: return []
+    L = [f'### Who the latent is for: {ref} minus {other} by user group', '',
+         f'Per-user test NDCG@10 averaged over the {t.seeds[0]} seeds both ran; paired bootstrap within each group '
+         '(1000 resamples, 95% interval).', '',
+         f'| users | n | {ref} | {other} | difference | 95% interval |', '|---|---|---|---|---|---|']
+    return L + [f"| {r.users} | {r.n} | {r[ref]:.4f} | {r[other]:.4f} | {r['diff']:+.4f} | [{r.lo:+.4f}, {r.hi:+.4f}] |"
+                for _, r in t.iterrows()] + ['']
 
 # %% ../nbs/21_benchmark.ipynb #7047b21a
 def _per_user_ndcg(rows, seeds) -> tuple:

@@ -18,7 +18,7 @@ from .metrics import (target_ranks, metrics_from_ranks, sampled_ranks,
 # %% auto #0
 __all__ = ['NO_NEGATIVES', 'text_only_cold', 'to_device', 'model_device', 'history_exclude', 'model_ranks', 'evaluate_model',
            'per_user_metrics', 'sampled_metrics', 'classification_eval', 'holdout_items', 'natural_cold_users',
-           'cold_start_metrics', 'evaluate_all', 'results_row', 'text_neighbours', 'TextColdScorer']
+           'cold_start_metrics', 'user_groups', 'evaluate_all', 'results_row', 'text_neighbours', 'TextColdScorer']
 
 # %% ../nbs/15_evaluate.ipynb #635016b2
 __getattr__ = moved_names('interest_llm.evaluate', {
@@ -182,6 +182,25 @@ def cold_start_metrics(model, # model trained on the held-out split
     out.update(n_cold=int(is_cold.sum()), n_warm=int((~is_cold).sum()),
                protocol=split.info.get('cold_protocol', 'cold-items'))
     return out
+
+# %% ../nbs/15_evaluate.ipynb #f5594569
+def user_groups(split:SplitData, # a leave-one-out split
+                users=None, # evaluation users, in the order of a ranks array (default: split.eval_users())
+                stage:str='test', # the target: 'valid' or 'test'
+                short:int=5, # at most this many training events: a short history
+                head:float=0.2, # the most popular share of the catalogue; other targets are long-tail
+               ) -> pd.DataFrame: # user, train_events, target, target_count, short_history, long_tail
+    "Per evaluation user: training events, the target's training count, and the two groups."
+    if stage not in ('valid', 'test'): raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+    users = split.eval_users() if users is None else np.asarray(users)
+    counts = np.bincount(np.concatenate([split.train_seq(u) for u in range(split.n_users)] + [np.zeros(0, int)]),
+                         minlength=split.n_items + 1)
+    top = set((np.argsort(-counts[1:], kind='stable')[:int(head * split.n_items)] + 1).tolist())
+    train_events = np.array([len(split.train_seq(u)) for u in users])
+    target = np.array([split.seqs[u][-2 if stage == 'valid' else -1] for u in users])
+    return pd.DataFrame(dict(user=users, train_events=train_events, target=target, target_count=counts[target],
+                             short_history=train_events <= short,
+                             long_tail=[t not in top for t in target]))
 
 # %% ../nbs/15_evaluate.ipynb #c041
 def evaluate_all(model, split:SplitData, stage:str='test', ks=(10, 20), batch_size:int=256,

@@ -221,6 +221,15 @@ def test_two_benchmark_processes_share_one_results_file(tmp_path, tiny_llm, cach
     # the deterministic baselines run once (seed 0), ours once per seed
     assert sorted((r['model'], r['seed']) for r in rows) == sorted([('pop', 0), ('markov', 0), ('itemknn', 0), ('ours', 0), ('ours', 1)])
     assert all(len(r['test_ranks']) == len(rows[0]['test_ranks']) and r['test_users_sha1'] == rows[0]['test_users_sha1'] for r in rows)
+    # every row labels its test users for the group tables: training events and long-tail targets, user by user
+    from interest_llm.data import SplitData
+    from interest_llm.evaluate import user_groups
+    run = next((tmp_path / 'runs' / 'simulated').glob('ours-seed0-*'))
+    split, ranks = SplitData.load(run / 'split'), pd.read_csv(run / 'test_ranks.csv.gz', dtype={'user_id': str})
+    g = user_groups(split, [list(map(str, split.users)).index(u) for u in ranks['user_id']])
+    ours0 = next(r for r in rows if r['model'] == 'ours' and r['seed'] == 0)
+    assert ours0['test_train_events'] == g.train_events.tolist() and ours0['test_tail'] == g.long_tail.astype(int).tolist()
+    assert all(r['test_train_events'] == ours0['test_train_events'] for r in rows)
     text = md.read_text()
     assert '## simulated' in text and 'Paired bootstrap: ours against each model' in text and '| markov | 0 |' in text
     assert '| markov | 0,1 | ' in text.split('Paired bootstrap')[1]          # paired with ours averaged over both seeds
