@@ -207,15 +207,17 @@ def _scores(self:InterestTracker, user) -> torch.Tensor:
     return s
 
 def _topk(self:InterestTracker, user, k:int|None=None, as_frame:bool=True):
-    "Top-k items for `user` now: DataFrame (rank, item, score, prob[, title]), or [(item, score)]."
+    "Top-k items for `user` now: DataFrame (rank, item, score, share or prob[, title]), or [(item, score)]."
     s, k = self.scores(user), k or self.k
+    bce = self.model.cfg.loss == 'bce'        # sigma(s) is a probability only for a model trained on it
+    p = (torch.sigmoid(s) if bce else torch.softmax(s, 0)).numpy()   # else pi_t: the softmax the CE trains
     st = self.states[id_str(user)]
     if st.seen: s[list(st.seen)] = float('-inf')
     v, ix = torch.topk(s, min(k, len(self.index)))
     ids = self.item_ids[ix.numpy()]
     if not as_frame: return list(zip(ids.tolist(), v.tolist()))
-    df = pd.DataFrame(dict(rank=np.arange(1, len(ids) + 1), item=ids, score=v.numpy(),
-                           prob=torch.sigmoid(v).numpy()))
+    df = pd.DataFrame({'rank': np.arange(1, len(ids) + 1), 'item': ids, 'score': v.numpy(),
+                       'prob' if bce else 'share': p[ix.numpy()]})
     if self.titles is not None: df['title'] = self.titles[ix.numpy()]
     return df
 

@@ -37,7 +37,18 @@ def test_topk_matches_scores(setup):
     for i, ts in zip(s, t): top = tr.update('a', split.item_ids[i], int(ts))
     ref = torch.topk(batch_scores(models['lstm'], s, t), 7).indices.numpy()
     assert top['item'].tolist() == split.item_ids[ref].tolist() and len(top) == 7
-    assert np.allclose(top['prob'], 1 / (1 + np.exp(-top['score'])))
+    # the share column is the softmax over the whole catalogue (the distribution the CE trains), seen items included
+    pi = torch.softmax(batch_scores(models['lstm'], s, t), 0).numpy()
+    assert 'prob' not in top and np.allclose(top['share'], pi[ref], atol=1e-6)
+
+def test_topk_of_a_bce_model_reports_probabilities(setup):
+    "A model trained with loss='bce' scores each item on its own: its top-k carries sigma(score) as `prob`."
+    import dataclasses
+    split, models = setup; m = models['lstm']
+    bce = InterestModel(dataclasses.replace(m.cfg, loss='bce'), m.text_emb, item_ids=split.item_ids).eval()
+    bce.load_state_dict(m.state_dict())
+    top = InterestTracker(bce, split, k=5).update('a', split.item_ids[split.seqs[0][0]], int(split.times[0][0]))
+    assert 'share' not in top and np.allclose(top['prob'], 1 / (1 + np.exp(-top['score'])))
 
 def test_unknown_item_and_bad_time(setup):
     split, models = setup; tr = InterestTracker(models['lstm'], split)
