@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import interest_llm
-from .data import catalogue_fingerprint
+from .data import catalogue_fingerprint, id_str
 from .tracker import InterestTracker, UserState
 from .runs import load_run, run_encoder, RunFolderError
 from .store import ServiceError, StateStore, open_store, pack_state, unpack_state
@@ -110,14 +110,14 @@ InterestService.sync, InterestService.snapshot = _sync, _snapshot
 
 # %% ../nbs/28_serve.ipynb #178b5563
 def _checked_events(self:InterestService, events:list) -> list:
-    "[(user, item, ts)] as (str, str, float), or `ServiceError` for the first bad event."
+    "[(user, item, ts)] as (str, str, float) (ids as `data.id_str` writes them), or `ServiceError` for the first bad event."
     if not events: raise ServiceError("no events: send at least one", 422)
     if len(events) > self.max_batch:
         raise ServiceError(f"{len(events)} events in one request: at most {self.max_batch}"
                            " (--max-batch); split the batch", 413)
     clean = []
     for j, (user, item, ts) in enumerate(events):
-        user, item = str(user), str(item)
+        user, item = id_str(user), id_str(item)
         if item not in self.tracker.index:
             why = (" was added by text: it is scored but takes no events until the model is"
                    " retrained with it" if item in self.new_index else " is not in the catalogue")
@@ -158,7 +158,7 @@ def _row(self:InterestService, rank:int, index:int, score:float, source:str) -> 
 
 def _recommend(self:InterestService, user, k:int=10, exclude_seen:bool=False) -> dict:
     "Top-k for `user` now: {user, known, fallback, n_events, items: [{rank, item, score, ...}]}"
-    k, user = self.check_k(k), str(user)
+    k, user = self.check_k(k), id_str(user)
     self.sync()
     user_state = self.tracker.states.get(user)
     if user_state is None:
@@ -227,9 +227,10 @@ def _add_item(self:InterestService, item:str, text:str) -> dict:
 def _user(self:InterestService, user) -> dict:
     "What the service knows about `user`: events so far and the time of the last one."
     self.sync()
-    user_state = self.tracker.states.get(str(user))
-    if user_state is None: return dict(user=str(user), known=False, n_events=0, last_time=None)
-    return dict(user=str(user), known=True, n_events=user_state.n_events,
+    user = id_str(user)
+    user_state = self.tracker.states.get(user)
+    if user_state is None: return dict(user=user, known=False, n_events=0, last_time=None)
+    return dict(user=user, known=True, n_events=user_state.n_events,
                 last_time=user_state.last_time)
 
 InterestService.add_item, InterestService.user = _add_item, _user

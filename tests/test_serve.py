@@ -322,3 +322,18 @@ def test_two_processes_on_one_redis_agree(run, catalogue, redis_url):
     finally:
         first.stop()
         second.stop()
+
+
+def test_python_api_reads_one_user_from_7_7point0_and_string_7(run, catalogue, tmp_path):
+    "The service's Python API normalises ids as the loaders do: 7, 7.0 and '7' are one user (and item 20.0 is '20')."
+    from interest_llm.runs import load_run
+    from interest_llm.serve import InterestService
+    from interest_llm.store import open_store
+    model, split, items, _ = load_run(run)
+    service = InterestService(model, split, items, open_store(tmp_path / 'ids.sqlite'))
+    a, b = split.item_ids[1:3]
+    assert service.post([(7, a, 100), (7.0, b, 200)])['accepted'] == 2
+    assert service.user('7') == dict(user='7', known=True, n_events=2, last_time=200.0)
+    assert service.user(np.int64(7)) == service.user(7.0)
+    top = service.recommend(7.0, k=3)
+    assert top['user'] == '7' and top['known'] and top['n_events'] == 2
