@@ -92,7 +92,7 @@ class RunFolder:
         self.run = Path(run)
         _check_out(self.run)
         self.work = partial_dir(self.run)
-        self._lock, self._resume, self.fingerprint = None, False, {}
+        self._lock, self._resume, self.fingerprint, self._made = None, False, {}, []
     @property
     def checkpoint_dir(self) -> Path: return self.work / 'checkpoints'
     def _epoch(self):
@@ -127,6 +127,7 @@ def _check_may_start(self:RunFolder, options:dict, resume:bool):
 
 def _take(self:RunFolder):
     "Create the working folder and take its lock, with this process's id (for others' messages)."
+    self._made = [p for p in self.work.parents if not p.exists()]          # folders this run creates, deepest first
     try:
         self.work.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.work / '.lock', 'a+')
@@ -263,10 +264,13 @@ def _finish(self:RunFolder, *args, **kwargs) -> Path:
 RunFolder.finish = _finish
 
 def _abandon(self:RunFolder):
-    "After a failure: release the folder; a working folder without a checkpoint is removed, a checkpoint never."
+    "After a failure: release the folder; a working folder without a checkpoint (and the empty folders made for it) is removed, a checkpoint never."
     if self._lock is None: return
     if not self._resume and not (self.checkpoint_dir / 'last.json').exists():
         shutil.rmtree(self.work, ignore_errors=True)
+        for folder in self._made:                    # and the folders made for it, if nothing else went in
+            try: folder.rmdir()
+            except OSError: break
     self._lock.close()
     self._lock = None
 RunFolder.abandon = _abandon

@@ -220,6 +220,16 @@ def test_out_is_never_the_current_folder_or_above(tmp_path, capsys, monkeypatch)
     assert cli(capsys, 'train', '--interactions', log, *QUICK, '--out', 'runs/my-run')[0] == 0
     assert (here / 'runs' / 'my-run' / 'metrics.json').exists()
 
+def test_a_failed_run_leaves_no_empty_folders_behind(tmp_path, capsys):
+    "A run that fails before its first checkpoint removes its working folder and the folders made for it, nothing else."
+    bad = write_csv(tmp_path / 'bad.csv', ('user', 'thing', 'timestamp'), log_rows(ITEMS))   # no item column
+    (tmp_path / 'kept').mkdir()
+    for out in ('deep/er/run', 'kept/run'):
+        code, _, err = cli(capsys, 'train', '--interactions', bad, *QUICK, '--out', tmp_path / out)
+        assert code != 0 and 'item' in err, err
+    assert not (tmp_path / 'deep').exists()
+    assert (tmp_path / 'kept').is_dir() and not list((tmp_path / 'kept').iterdir())   # it was there before: it stays
+
 def test_a_foreign_partial_folder_is_never_emptied(tmp_path, capsys):
     log = write_csv(tmp_path / 'log.csv', ('user', 'item', 'timestamp'), log_rows(ITEMS))
     (tmp_path / 'run.partial').mkdir()
