@@ -215,12 +215,16 @@ def _check_ids(df:pd.DataFrame, coerce:bool) -> pd.DataFrame:
 
 # %% ../nbs/01_data.ipynb #671e16c2
 def _check_values(df:pd.DataFrame, coerce:bool) -> pd.DataFrame:
-    "Timestamps as int64 Unix seconds, optional numeric columns float64 (converted with `coerce`)."
+    "Timestamps as int64 Unix seconds (floored with `coerce`, after ordering on the fractions), optional numeric columns float64."
     if df['timestamp'].dtype != np.int64:
         if not coerce:
             raise ValueError(f"column 'timestamp' must be int64 Unix seconds "
                              f"(got {df['timestamp'].dtype}); " + _FIX)
-        df['timestamp'] = to_unix_seconds(df['timestamp'])
+        ns = to_unix_ns(df['timestamp'])
+        if (ns % 10**9).any():        # fractions of a second: order the rows on them first, so that events
+            order = np.argsort(ns.to_numpy(), kind='stable')        # of one second keep their true order
+            df, ns = df.iloc[order].copy(), ns.iloc[order]
+        df['timestamp'] = ns // 10**9
     for c, kind in OPTIONAL_COLUMNS.items():
         if c in df.columns and kind == 'float64' and df[c].dtype != np.float64:
             if not coerce and not pd.api.types.is_numeric_dtype(df[c]):
