@@ -103,23 +103,9 @@ def _bench_models(spec:str) -> list:
 
 def bench_argv(dataset:str, model:str, seed:int, out:str, threads:int=1, data_dir:str|None=None, extra=()) -> list:
     "The `interest-llm` arguments of one benchmark row."
-    base = [
-        'train',
-        '--dataset',
-        dataset,
-        '--model',
-        'ours' if model in ABLATIONS else model,
-        *ABLATIONS.get(model, []),
-        '--seed',
-        str(seed),
-        '--baselines',
-        'none',
-        '--threads',
-        str(threads),
-        '--no-progress',
-        '--out',
-        out,
-    ]
+    base = ['train', '--dataset', dataset, '--model', 'ours' if model in ABLATIONS else model,
+            *ABLATIONS.get(model, []), '--seed', str(seed), '--baselines', 'none', '--threads', str(threads),
+            '--no-progress', '--out', out]
     return base + (['--data-dir', data_dir] if data_dir else []) + bench_options(dataset, model) + list(extra)
 
 # %% ../nbs/21_benchmark.ipynb #c038
@@ -178,16 +164,18 @@ def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|Non
                 command='interest-llm ' + shlex.join(argv),
                 finished=datetime.datetime.now().isoformat(timespec='seconds'),
                 load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count(), test_users_sha1=users_sha1,
-                test_ranks=None if ranks is None else ranks['rank'].tolist(), **_test_groups(run, ranks))
+                test_ranks=None if ranks is None else ranks['rank'].tolist(),
+                **_test_groups(run, ranks))
 
 def _test_groups(run, ranks) -> dict:
-    "Per test user, in the order of `ranks`: training events, and 1 if the target is a long-tail item."
+    "Per test user, in the order of `ranks`: training events, and 1 for a long-tail target."
     if ranks is None or not (Path(run) / 'split.npz').exists(): return {}
     split = SplitData.load(Path(run) / 'split')
     index = {str(u): i for i, u in enumerate(split.users)}
     if not all(u in index for u in ranks['user_id']): return {}
     g = user_groups(split, [index[u] for u in ranks['user_id']])
-    return dict(test_train_events=g.train_events.tolist(), test_tail=g.long_tail.astype(int).tolist())
+    return dict(test_train_events=g.train_events.tolist(),
+                test_tail=g.long_tail.astype(int).tolist())
 
 # %% ../nbs/21_benchmark.ipynb #68b02444
 def _run_row(ds:str, model:str, seed:int, results:str, runs:str, threads:int, data_dir, extra, log) -> bool:
@@ -267,15 +255,18 @@ def _agg(rows, key, sub=None):
     if len(v) == 1: return float(v[0]), float('nan')      # one seed: no spread to report
     return mean_std(v) if v else (float('nan'), float('nan'))
 
-_TIMES = ('train_s_per_epoch', 'eval_s', 'time_to_best_s', 'peak_rss_mb', 'epochs_run', 'wall_s', 'load_avg_5min')
+_TIMES = ('train_s_per_epoch', 'eval_s', 'time_to_best_s', 'peak_rss_mb', 'epochs_run', 'wall_s',
+          'load_avg_5min')
 
 def _summary(rows) -> list:
     out = []
     for (ds, model) in dict.fromkeys((r['dataset'], r['model']) for r in rows):
-        rs = sorted([r for r in rows if r['dataset'] == ds and r['model'] == model], key=lambda r: r['seed'])
+        rs = sorted([r for r in rows if r['dataset'] == ds and r['model'] == model],
+                    key=lambda r: r['seed'])
         out.append(dict(dataset=ds, model=model, rows=rs, seeds=[r['seed'] for r in rs],
                         **{k: _agg(rs, k, 'test') for k in ('ndcg@10', 'hr@10', 'mrr@10', 'ndcg@20')},
-                        valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'), masked_ndcg10=_agg(rs, 'ndcg@10', 'test_masked'),
+                        valid_ndcg10=_agg(rs, 'ndcg@10', 'valid'),
+                        masked_ndcg10=_agg(rs, 'ndcg@10', 'test_masked'),
                         **{k: _agg(rs, k) for k in _TIMES}))
     return out
 
@@ -332,8 +323,8 @@ def _dataset_section(ds:str, summ:list) -> list:
     lines += [f"Note on {', '.join(v)}: {k}." for k, v in notes.items()] + ([''] if notes else [])
     if ds == 'ml-100k': lines += _peer_section(by_score)
     if ds == 'amazon-office': lines += _text_targets_section(by_score, ds)
-    return (lines + _latent_section(by_score) + _groups_section(by_score) + _paired_section(by_score)
-            + _missing_section(ds, by_score))
+    return (lines + _latent_section(by_score) + _groups_section(by_score)
+            + _paired_section(by_score) + _missing_section(ds, by_score))
 
 def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
                         extras:str|None='benchmarks', # folder whose *.md sections (tracker, ...) are appended
@@ -348,7 +339,8 @@ def benchmarks_markdown(rows:list, # benchmark rows (benchmarks/results.json)
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/21_benchmark.ipynb #c042
-BENCH_SEEDS = (0, 1, 2)  # the matrix: every model of ABLATIONS and BASELINES on these seeds (deterministic ones on the first)
+# the matrix: every model of ABLATIONS and BASELINES on these seeds (deterministic ones on the first)
+BENCH_SEEDS = (0, 1, 2)
 
 def _missing_section(ds:str, S, seeds=BENCH_SEEDS) -> list:
     "The rows of the full matrix not yet run on `ds`, and the one command that runs them."
@@ -440,6 +432,13 @@ def _text_targets_section(S, ds:str) -> list:
     return L + ['']
 
 # %% ../nbs/21_benchmark.ipynb #43045e33
+_LATENT_TEXT = (
+    'Active units (Burda et al.: Var over inputs of the posterior mean > 0.01) and KL(q(z|h) || N(0, I)) '
+    'summed over dimensions, on the validation histories at the selected epoch; mean over the seeds that '
+    'recorded them. KL above the allowance: the KL minus the free-bits allowance (free bits per dimension '
+    'x dimensions), below which the training objective does not push the KL down; a latent at or under '
+    'it carries no more information than the allowance grants it.')
+
 def _latent_section(S) -> list:
     "Active units and KL of the latent interest z (best epoch, validation histories) for the rows that recorded them."
     L = []
@@ -452,21 +451,20 @@ def _latent_section(S) -> list:
         L.append(f"| {s['model']} | {len(lat)} | {np.mean(au):.1f} / {Z} | {min(au)}–{max(au)} | "
                  f"{np.mean(kl):.3f} | {above} |")
     if not L: return []
-    return ['### The latent interest z', '',
-            'Active units (Burda et al.: Var over inputs of the posterior mean > 0.01) and KL(q(z|h) || N(0, I)) summed '
-            'over dimensions, on the validation histories at the selected epoch; mean over the seeds that recorded them. '
-            'KL above the allowance: the KL minus the free-bits allowance (free bits per dimension x dimensions), below '
-            'which the training objective does not push the KL down; a latent at or under it carries no more '
-            'information than the allowance grants it.', '',
+    return ['### The latent interest z', '', _LATENT_TEXT, '',
             '| model | seeds | active units | range | KL (nats) | KL above the allowance |',
             '|---|---|---|---|---|---|'] + L + ['']
 
+
+# %% ../nbs/21_benchmark.ipynb #b71d5f41
 GROUPS = {'all test users': lambda ev, tail: np.ones(len(ev), bool),
           'short history (at most 5 training events)': lambda ev, tail: ev <= 5,
-          'long-tail target (not among the 20% most trained items)': lambda ev, tail: tail.astype(bool)}
+          'long-tail target (not among the 20% most trained items)':
+              lambda ev, tail: tail.astype(bool)}
 
-def groups_table(rows:list, dataset:str, ref:str='ours', other:str='ours-no-vae', n:int=1000) -> pd.DataFrame:
-    "`ref` minus `other` on `dataset` for every group of GROUPS: mean test NDCG@10 each, paired bootstrap of the difference."
+def groups_table(rows:list, dataset:str, ref:str='ours', other:str='ours-no-vae',
+                 n:int=1000) -> pd.DataFrame:
+    "`ref` minus `other` on `dataset` per group of GROUPS: mean test NDCG@10, paired bootstrap."
     a, b = ([r for r in rows if r['dataset'] == dataset and r['model'] == m] for m in (ref, other))
     g = next((r for r in rows if r['dataset'] == dataset and r.get('test_train_events')), None)
     seeds = sorted({r['seed'] for r in a} & {r['seed'] for r in b})
@@ -478,20 +476,21 @@ def groups_table(rows:list, dataset:str, ref:str='ours', other:str='ours-no-vae'
     for name, pick in GROUPS.items():
         m = pick(ev, tail)
         pb = paired_bootstrap(va[m], vb[m], n=n)
-        out.append(dict(users=name, n=int(m.sum()), seeds=len(seeds), **{ref: va[m].mean(), other: vb[m].mean()},
-                        diff=pb['diff'], lo=pb['lo'], hi=pb['hi']))
+        out.append({'users': name, 'n': int(m.sum()), 'seeds': len(seeds), ref: va[m].mean(),
+                    other: vb[m].mean(), 'diff': pb['diff'], 'lo': pb['lo'], 'hi': pb['hi']})
     return pd.DataFrame(out)
 
 def _groups_section(S, ref:str='ours', other:str='ours-no-vae') -> list:
     "BENCHMARKS.md lines of `groups_table` for one data set's summaries."
-    t = groups_table([r for s in S for r in s['rows']], S[0]['dataset'], ref, other) if S else pd.DataFrame()
+    rows = [r for s in S for r in s['rows']]
+    t = groups_table(rows, S[0]['dataset'], ref, other) if S else pd.DataFrame()
     if t.empty: return []
     L = [f'### Who the latent is for: {ref} minus {other} by user group', '',
-         f'Per-user test NDCG@10 averaged over the {t.seeds[0]} seeds both ran; paired bootstrap within each group '
-         '(1000 resamples, 95% interval).', '',
+         f'Per-user test NDCG@10 averaged over the {t.seeds[0]} seeds both ran; paired bootstrap '
+         'within each group (1000 resamples, 95% interval).', '',
          f'| users | n | {ref} | {other} | difference | 95% interval |', '|---|---|---|---|---|---|']
-    return L + [f"| {r.users} | {r.n} | {r[ref]:.4f} | {r[other]:.4f} | {r['diff']:+.4f} | [{r.lo:+.4f}, {r.hi:+.4f}] |"
-                for _, r in t.iterrows()] + ['']
+    return L + [f"| {r.users} | {r.n} | {r[ref]:.4f} | {r[other]:.4f} | {r['diff']:+.4f} | "
+                f"[{r.lo:+.4f}, {r.hi:+.4f}] |" for _, r in t.iterrows()] + ['']
 
 # %% ../nbs/21_benchmark.ipynb #7047b21a
 def _per_user_ndcg(rows, seeds) -> tuple:

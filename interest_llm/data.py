@@ -215,14 +215,14 @@ def _check_ids(df:pd.DataFrame, coerce:bool) -> pd.DataFrame:
 
 # %% ../nbs/01_data.ipynb #671e16c2
 def _check_values(df:pd.DataFrame, coerce:bool) -> pd.DataFrame:
-    "Timestamps as int64 Unix seconds (floored with `coerce`, after ordering on the fractions), optional numeric columns float64."
+    "Timestamps as int64 Unix seconds (floored by `coerce`), optional numeric columns float64."
     if df['timestamp'].dtype != np.int64:
         if not coerce:
             raise ValueError(f"column 'timestamp' must be int64 Unix seconds "
                              f"(got {df['timestamp'].dtype}); " + _FIX)
         ns = to_unix_ns(df['timestamp'])
-        if (ns % 10**9).any():        # fractions of a second: order the rows on them first, so that events
-            order = np.argsort(ns.to_numpy(), kind='stable')        # of one second keep their true order
+        if (ns % 10**9).any():   # fractions of a second: order the rows on them first, so that
+            order = np.argsort(ns.to_numpy(), kind='stable')   # events of one second keep their order
             df, ns = df.iloc[order].copy(), ns.iloc[order]
         df['timestamp'] = ns // 10**9
     for c, kind in OPTIONAL_COLUMNS.items():
@@ -376,9 +376,8 @@ def _save(self:SplitData, path:str|Path, # file stem; writes `path.npz` and `pat
                   times=np.concatenate(self.times) if self.times else np.zeros(0, np.int64))
     if self.negatives is not None: arrays['negatives'] = self.negatives
     np.savez_compressed(path.with_suffix('.npz'), **arrays)
-    path.with_suffix('.json').write_text(
-        json.dumps(dict(self.info, format='interest_llm.SplitData/1'), indent=1)
-    )
+    info = dict(self.info, format='interest_llm.SplitData/1')
+    path.with_suffix('.json').write_text(json.dumps(info, indent=1))
     return path
 
 # %% ../nbs/01_data.ipynb #c071
@@ -391,13 +390,11 @@ def _load(cls, path:str|Path, # file stem given to `save`
             a = {k: z[k] for k in z.files}
         info = json.loads(path.with_suffix('.json').read_text())
     except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"{e.filename}: missing (the split is saved as {path.name}.npz and {path.name}.json)"
-        ) from None
+        raise FileNotFoundError(f"{e.filename}: missing (the split is saved as {path.name}.npz and "
+                                f"{path.name}.json)") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ValueError(
-            f"{path}.npz/.json: truncated or corrupt split ({type(e).__name__}: {e})"
-        ) from None
+        raise ValueError(f"{path}.npz/.json: truncated or corrupt split "
+                         f"({type(e).__name__}: {e})") from None
     info.pop('format', None)
     cuts = np.cumsum(a['lengths'])[:-1]
     return cls(a['item_ids'], a['users'], list(np.split(a['seqs'], cuts)),
@@ -491,10 +488,8 @@ def make_loader(split:SplitData, # the split
     "A `DataLoader` of padded batches (see `collate_batch`) for one stage of a split."
     shuffle = stage == 'train' if shuffle is None else shuffle
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        SeqDataset(split, max_len, stage), batch_size=batch_size, shuffle=shuffle, generator=g,
-        collate_fn=collate_batch, num_workers=num_workers
-    )
+    return DataLoader(SeqDataset(split, max_len, stage), batch_size=batch_size, shuffle=shuffle,
+                      generator=g, collate_fn=collate_batch, num_workers=num_workers)
 
 # %% ../nbs/01_data.ipynb #48793d83
 def history_batch(

@@ -185,21 +185,23 @@ def cold_start_metrics(model, # model trained on the held-out split
 
 # %% ../nbs/15_evaluate.ipynb #f5594569
 def user_groups(split:SplitData, # a leave-one-out split
-                users=None, # evaluation users, in the order of a ranks array (default: split.eval_users())
+                users=None, # evaluation users in the order of their ranks (default: eval_users())
                 stage:str='test', # the target: 'valid' or 'test'
                 short:int=5, # at most this many training events: a short history
-                head:float=0.2, # the most popular share of the catalogue; other targets are long-tail
+                head:float=0.2, # the most popular share of the catalogue (other targets: long-tail)
                ) -> pd.DataFrame: # user, train_events, target, target_count, short_history, long_tail
+
     "Per evaluation user: training events, the target's training count, and the two groups."
-    if stage not in ('valid', 'test'): raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+    if stage not in ('valid', 'test'):
+        raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
     users = split.eval_users() if users is None else np.asarray(users)
-    counts = np.bincount(np.concatenate([split.train_seq(u) for u in range(split.n_users)] + [np.zeros(0, int)]),
-                         minlength=split.n_items + 1)
+    trained = [split.train_seq(u) for u in range(split.n_users)] + [np.zeros(0, int)]
+    counts = np.bincount(np.concatenate(trained), minlength=split.n_items + 1)
     top = set((np.argsort(-counts[1:], kind='stable')[:int(head * split.n_items)] + 1).tolist())
     train_events = np.array([len(split.train_seq(u)) for u in users])
     target = np.array([split.seqs[u][-2 if stage == 'valid' else -1] for u in users])
-    return pd.DataFrame(dict(user=users, train_events=train_events, target=target, target_count=counts[target],
-                             short_history=train_events <= short,
+    return pd.DataFrame(dict(user=users, train_events=train_events, target=target,
+                             target_count=counts[target], short_history=train_events <= short,
                              long_tail=[t not in top for t in target]))
 
 # %% ../nbs/15_evaluate.ipynb #c041

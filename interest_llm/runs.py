@@ -20,9 +20,9 @@ from .train import plot_history
 
 # %% auto #0
 __all__ = ['FREE_OPTIONS', 'EMBED_FORMAT', 'RunFolderError', 'partial_dir', 'lock_holder', 'remove_stale_temps',
-           'check_new_folder', 'RunFolder', 'write_run', 'report_markdown', 'SideProcessError', 'die_with_parent',
-           'SideProcess', 'Terminated', 'stop_on_sigterm', 'interrupted_note', 'check_output', 'written_by_embed',
-           'load_run', 'check_catalogue', 'run_encoder', 'check_parts']
+           'check_new_folder', 'RunFolder', 'write_run', 'report_markdown', 'time_profile', 'SideProcessError',
+           'die_with_parent', 'SideProcess', 'Terminated', 'stop_on_sigterm', 'interrupted_note', 'check_output',
+           'written_by_embed', 'load_run', 'check_catalogue', 'run_encoder', 'check_parts']
 
 # %% ../nbs/19_runs.ipynb #r006
 class RunFolderError(ValueError):
@@ -104,9 +104,8 @@ class RunFolder:
 def _check_may_start(self:RunFolder, options:dict, resume:bool):
     "Refuse a run in training, a finished run, foreign folders, a restart without --resume..."
     run, work = self.run, self.work
-    if lock_holder(work):
-        raise RunFolderError(f"{run} is being trained right now by {lock_holder(work)} (lock on "
-                             f"{work / '.lock'}): wait for it to finish, or pass another --out")
+    if lock_holder(work): raise RunFolderError(f"{run} is being trained right now by {lock_holder(work)} (lock "
+                                               f"on {work / '.lock'}): wait for it to finish, or pass another --out")
     if (run / 'metrics.json').exists():
         raise RunFolderError(f"run folder {run} already holds a finished run: pass another --out")
     if run.exists() and (not run.is_dir() or any(run.iterdir())):
@@ -127,7 +126,7 @@ def _check_may_start(self:RunFolder, options:dict, resume:bool):
 
 def _take(self:RunFolder):
     "Create the working folder and take its lock, with this process's id (for others' messages)."
-    self._made = [p for p in self.work.parents if not p.exists()]          # folders this run creates, deepest first
+    self._made = [p for p in self.work.parents if not p.exists()]   # made by this run, deepest first
     try:
         self.work.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.work / '.lock', 'a+')
@@ -264,11 +263,11 @@ def _finish(self:RunFolder, *args, **kwargs) -> Path:
 RunFolder.finish = _finish
 
 def _abandon(self:RunFolder):
-    "After a failure: release the folder; a working folder without a checkpoint (and the empty folders made for it) is removed, a checkpoint never."
+    "After a failure: release the folder; remove a working folder without a checkpoint (never one with)."
     if self._lock is None: return
     if not self._resume and not (self.checkpoint_dir / 'last.json').exists():
         shutil.rmtree(self.work, ignore_errors=True)
-        for folder in self._made:                    # and the folders made for it, if nothing else went in
+        for folder in self._made:             # and the folders made for it, if nothing else went in
             try: folder.rmdir()
             except OSError: break
     self._lock.close()
@@ -339,9 +338,28 @@ def report_markdown(m:dict, has_curves:bool=True) -> str:
              '`masked_ndcg10`: the masked protocol (previously seen items removed); `sampled_ndcg10`: the target '
              f"against the split's {m['data']['n_negatives']} saved uniformly sampled negatives.", '']
     lines += _report_classification(m)
-    lines += ['## Validation (best epoch)', '', valid, '', '## Cost', '', _report_cost(m), '']
+    lines += ['## Validation (best epoch)', '', valid, '', '## Cost', '', _report_cost(m), '',
+              'Where the time went (stages in a second process overlap the others):', '',
+              markdown_table([dict(stage=r.stage, seconds=f"{r.seconds:.1f}", share='—' if pd.isna(r.share)
+                                   else f"{r.share:.0%}") for r in time_profile(m).itertuples()]), '']
     if has_curves: lines += ['## Learning curves', '', '![learning curves](learning_curves.png)', '']
     return '\n'.join(lines)
+
+# %% ../nbs/19_runs.ipynb #5e99d713
+def time_profile(m:dict, # a run's metrics (metrics.json)
+                ) -> pd.DataFrame: # stage, seconds, share (of the whole command; None for overlapping stages)
+    "Seconds per stage of a run, from its metrics; the shares of the stages in this process add up to 1."
+    t, hist, side = m['timing'], m.get('history') or [], (m.get('baseline_process') or {}).get('baselines') or []
+    here, total = [('text vectors', t.get('embed_s') or 0.0)], t['total_s'] or float('nan')
+    if hist: here += [(f'training, {len(hist)} epochs', sum(h.get('train_s', 0) for h in hist)),
+                      (f'validation after each epoch', sum(h.get('eval_s', 0) for h in hist))]
+    here += [('test evaluation', t.get('eval_s') or 0.0)] + [
+        (f'baseline {k}', b.get('seconds') or 0.0) for k, b in m['baselines'].items() if k not in side]
+    here += [('other (data, split, saving)', max(t['total_s'] - sum(s for _, s in here), 0.0))]
+    rows = [dict(stage=s, seconds=round(v, 2), share=round(v / total, 3)) for s, v in here]
+    rows += [dict(stage=f'baseline {k} (second process)', seconds=round(m['baselines'][k].get('seconds') or 0, 2),
+                  share=None) for k in m['baselines'] if k in side]
+    return pd.DataFrame(rows + [dict(stage='whole command', seconds=round(t['total_s'], 2), share=1.0)])
 
 # %% ../nbs/19_runs.ipynb #0350195f
 class SideProcessError(RuntimeError):

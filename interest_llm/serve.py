@@ -110,7 +110,7 @@ InterestService.sync, InterestService.snapshot = _sync, _snapshot
 
 # %% ../nbs/28_serve.ipynb #178b5563
 def _checked_events(self:InterestService, events:list) -> list:
-    "[(user, item, ts)] as (str, str, float) (ids as `data.id_str` writes them), or `ServiceError` for the first bad event."
+    "[(user, item, ts)] as (id_str, id_str, float), or `ServiceError` for the first bad event."
     if not events: raise ServiceError("no events: send at least one", 422)
     if len(events) > self.max_batch:
         raise ServiceError(f"{len(events)} events in one request: at most {self.max_batch}"

@@ -207,10 +207,10 @@ def _scores(self:InterestTracker, user) -> torch.Tensor:
     return s
 
 def _topk(self:InterestTracker, user, k:int|None=None, as_frame:bool=True):
-    "Top-k items for `user` now: DataFrame (rank, item, score, share or prob[, title]), or [(item, score)]."
+    "Top-k items for `user` now: DataFrame (rank, item, score, share or prob[, title]), or pairs."
     s, k = self.scores(user), k or self.k
-    bce = self.model.cfg.loss == 'bce'        # sigma(s) is a probability only for a model trained on it
-    p = (torch.sigmoid(s) if bce else torch.softmax(s, 0)).numpy()   # else pi_t: the softmax the CE trains
+    bce = self.model.cfg.loss == 'bce'   # sigma(s) is a probability only for a model trained on it;
+    p = (torch.sigmoid(s) if bce else torch.softmax(s, 0)).numpy()   # else pi_t, which the CE trains
     st = self.states[id_str(user)]
     if st.seen: s[list(st.seen)] = float('-inf')
     v, ix = torch.topk(s, min(k, len(self.index)))

@@ -85,6 +85,13 @@ def test_main_job_timer_reads_the_jobs_own_lines(tmp_path):
     assert md.startswith('## The main job') and f'| baseline gru4rec (3 epochs){side} |' in md and '1 min 15 s' in md
     assert f"the loss's products in {m['precision']}" in md
     assert f"ours {m['test']['ndcg@10']:.4f}" in md
+    # with --repeat: the median run's clock from its metrics.json, and every run's wall time
+    from interest_llm.runs import time_profile
+    prof = [dict(p, share=None if p['share'] != p['share'] else p['share']) for p in time_profile(m).to_dict('records')]
+    md = tmj.markdown(dict(r, repeats=[80.0, 75.0, 90.0], wall_median=80.0, wall_min=75.0, wall_max=90.0,
+                           test_ndcg10_runs=[0.1, 0.1, 0.1], profile=prof))
+    assert 'wall time median 80.0 s, range 75.0–90.0 s' in md and '| training, 3 epochs |' in md
+    assert f"| whole command | {m['timing']['total_s']:.1f} | 100% |" in md
 
 def test_precision_benchmark_times_both_precisions(tmp_path):
     "scripts/bench_precision.py times our model and GRU4Rec in fp32 and bf16 at 1 and 2 threads and writes its section."
