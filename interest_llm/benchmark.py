@@ -475,6 +475,7 @@ def groups_table(rows:list, dataset:str, ref:str='ours', other:str='ours-no-vae'
     out = []
     for name, pick in GROUPS.items():
         m = pick(ev, tail)
+        if not m.any(): continue                                # e.g. no short history on MovieLens
         pb = paired_bootstrap(va[m], vb[m], n=n)
         out.append({'users': name, 'n': int(m.sum()), 'seeds': len(seeds), ref: va[m].mean(),
                     other: vb[m].mean(), 'diff': pb['diff'], 'lo': pb['lo'], 'hi': pb['hi']})

@@ -1,5 +1,6 @@
 """The benchmark scripts that are not `interest-llm benchmark` rows, run on the simulator with the quick profile."""
 import json, subprocess, sys
+import numpy as np
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,3 +119,22 @@ def test_latent_defaults_script_reports_active_units(tmp_path):
     import latent_defaults as ld
     rows = [dict(seed=s, active=a, Z=32, kl=1.5, best_epoch=9, epochs=12, test_ndcg10=0.1, precision='bf16') for s, a in ((0, 32), (1, 12))]
     assert '(below half in at least one seed)' in ld.markdown('x', rows) and '(at least half in every seed)' in ld.markdown('x', rows[:1])
+
+
+def test_recbole_peer_writes_our_split_as_atomic_files(tmp_path):
+    "scripts/recbole_peer.py --convert-only: one row per event of every evaluated user, in our order, timestamp = position."
+    from interest_llm.data import SplitData
+    sys.path.insert(0, str(REPO / 'scripts'))
+    import recbole_peer as rp
+    seqs = [np.array([1, 2, 3, 1]), np.array([2, 3]), np.array([3, 1, 2])]       # the second user: training only
+    split = SplitData(np.array(['<pad>', 'a', 'b', 'c']), np.array(['u0', 'u1', 'u2']), seqs,
+                      [np.arange(len(s)) * 10 for s in seqs], None)
+    path = rp.write_atomic(split, 'toy', tmp_path)
+    lines = path.read_text().splitlines()
+    assert lines[0] == 'user_id:token\titem_id:token\ttimestamp:float'
+    assert lines[1:] == ['u0\ta\t0', 'u0\tb\t1', 'u0\tc\t2', 'u0\ta\t3', 'u2\tc\t0', 'u2\ta\t1', 'u2\tb\t2']
+    assert rp._public(['--dataset', 'x', '--python', '/home/me/rb/bin/python', '--out', '/tmp/q']) == \
+        ['--dataset', 'x', '--python', 'RECBOLE_PYTHON']
+    cfg = rp.recbole_config('toy', tmp_path, 'SASRec', 5, 2, False)
+    assert cfg['eval_args']['split'] == {'LS': 'valid_and_test'} and cfg['eval_args']['order'] == 'TO'
+    assert cfg['loss_type'] == 'CE' and cfg['train_neg_sample_args'] is None and cfg['MAX_ITEM_LIST_LENGTH'] == 50
