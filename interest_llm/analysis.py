@@ -318,14 +318,16 @@ def predictability(
     stage: str = 'test',  # 'valid' or 'test'
     batch_size: int = 256,  # users per forward pass
 ) -> pd.DataFrame:  # user, sigma, train_events, rank (1 = the true item ranked first)
-    "Per evaluation user: the posterior's spread at the last event, the training events, and the true item's rank."
-    if not model.cfg.use_vae: raise ValueError("the model has no VAE (use_vae=False): it has no posterior spread")
-    users, ranks = model_ranks(model, split, stage, batch_size=batch_size, max_len=model.cfg.max_len)
+    "Per evaluation user: the posterior's spread at the last event, training events, the true item's rank."
+    if not model.cfg.use_vae:
+        raise ValueError("the model has no VAE (use_vae=False): it has no posterior spread")
+    L = model.cfg.max_len
+    users, ranks = model_ranks(model, split, stage, batch_size=batch_size, max_len=L)
     model.eval()
     spread = []
-    for b in make_loader(split, stage, batch_size=batch_size, max_len=model.cfg.max_len, shuffle=False):
+    for b in make_loader(split, stage, batch_size=batch_size, max_len=L, shuffle=False):
         o = model.encode(b['items'], b['lengths'], b.get('gaps'), sample=False)
-        spread.append(at_last((0.5 * o['logvar']).exp(), o['lengths']).mean(-1))   # (B,) mean sigma at the last event
-    groups = user_groups(split, users, stage)
-    return pd.DataFrame(dict(user=users, sigma=torch.cat(spread).numpy(), train_events=groups.train_events.to_numpy(),
-                             rank=ranks))
+        sigma = (0.5 * o['logvar']).exp()                                     # (B, T, Z)
+        spread.append(at_last(sigma, o['lengths']).mean(-1))                  # (B,) at the last event
+    events = user_groups(split, users, stage).train_events.to_numpy()
+    return pd.DataFrame(dict(user=users, sigma=torch.cat(spread).numpy(), train_events=events, rank=ranks))
