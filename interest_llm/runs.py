@@ -305,8 +305,8 @@ def _report_data(m:dict) -> list:
     if d.get('catalogue_sha256'):
         lines += [f"Catalogue fingerprint (SHA-256 of the item ids): `{d['catalogue_sha256']}`.", '']
     fp = d.get('fingerprint') or {}
-    if fp: lines += ['What the model was trained on (SHA-256, first 12 digits): ' + ', '.join(
-        f"{FINGERPRINT_PARTS[k]} `{fp[k][:12]}`" for k in FINGERPRINT_PARTS if fp.get(k)) + '.', '']
+    if fp: lines += ['What the model was trained on (SHA-256, first 16 digits): ' + ', '.join(
+        f"{FINGERPRINT_PARTS[k]} `{fp[k][:16]}`" for k in FINGERPRINT_PARTS if fp.get(k)) + '.', '']
     return lines
 
 # %% ../nbs/19_runs.ipynb #f82ed67a
