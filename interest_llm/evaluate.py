@@ -18,7 +18,8 @@ from .metrics import (target_ranks, metrics_from_ranks, sampled_ranks,
 # %% auto #0
 __all__ = ['NO_NEGATIVES', 'text_only_cold', 'to_device', 'model_device', 'history_exclude', 'model_ranks', 'evaluate_model',
            'per_user_metrics', 'sampled_metrics', 'classification_eval', 'holdout_items', 'natural_cold_users',
-           'cold_start_metrics', 'user_groups', 'evaluate_all', 'results_row', 'text_neighbours', 'TextColdScorer']
+           'cold_start_metrics', 'train_item_counts', 'user_groups', 'evaluate_all', 'results_row', 'text_neighbours',
+           'TextColdScorer']
 
 # %% ../nbs/15_evaluate.ipynb #635016b2
 __getattr__ = moved_names('interest_llm.evaluate', {
@@ -184,6 +185,12 @@ def cold_start_metrics(model, # model trained on the held-out split
     return out
 
 # %% ../nbs/15_evaluate.ipynb #f5594569
+def train_item_counts(split) -> np.ndarray:
+    "(n_items+1,) training events per item (padding: 0): long-tail groups, a sampled softmax's proposal."
+    seqs = [split.train_seq(u) for u in range(split.n_users)]
+    events = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+    return np.bincount(events, minlength=split.n_items + 1)
+
 def user_groups(split:SplitData, # a leave-one-out split
                 users=None, # evaluation users in the order of their ranks (default: eval_users())
                 stage:str='test', # the target: 'valid' or 'test'
@@ -195,8 +202,7 @@ def user_groups(split:SplitData, # a leave-one-out split
     if stage not in ('valid', 'test'):
         raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
     users = split.eval_users() if users is None else np.asarray(users)
-    trained = [split.train_seq(u) for u in range(split.n_users)] + [np.zeros(0, int)]
-    counts = np.bincount(np.concatenate(trained), minlength=split.n_items + 1)
+    counts = train_item_counts(split)
     top = set((np.argsort(-counts[1:], kind='stable')[:int(head * split.n_items)] + 1).tolist())
     train_events = np.array([len(split.train_seq(u)) for u in users])
     target = np.array([split.seqs[u][-2 if stage == 'valid' else -1] for u in users])

@@ -15,14 +15,13 @@ from .data import make_loader
 from .losses import PRECISIONS, resolve_precision
 from .vae import kl_weight
 from .checkpoint import save_checkpoint, load_checkpoint, load_tensors
-from .evaluate import evaluate_model, model_device, to_device
+from .evaluate import evaluate_model, model_device, to_device, train_item_counts
 
 # %% auto #0
 __all__ = ['MOVED', 'LEGACY_DEFAULTS', 'FIT_STATE_KEYS', 'TrainConfig', 'legacy_cfg', 'seed_everything', 'epoch_seed',
            'make_optimizer', 'make_scheduler', 'NonFiniteLoss', 'set_loss_precision', 'train_epoch', 'TrainResult',
            'fit_state', 'fit_result', 'apply_kl_warmup', 'record_epoch', 'train_and_schedule', 'nonfinite_stop',
-           'should_stop', 'latent_diagnostics', 'train_item_counts', 'resume_state', 'epoch_loop', 'fit',
-           'plot_history']
+           'should_stop', 'latent_diagnostics', 'resume_state', 'epoch_loop', 'fit', 'plot_history']
 
 # %% ../nbs/16_train.ipynb #fa5705e7
 MOVED = {
@@ -250,12 +249,6 @@ def latent_diagnostics(model, split) -> dict|None:
     "The model's `latent_stats(split)` (KL per dimension, active units) if it has any, else None."
     stats = getattr(model, 'latent_stats', None)
     return stats(split) if callable(stats) else None
-
-def train_item_counts(split) -> np.ndarray:
-    "(n_items+1,) training events per item (padding: 0): a sampled softmax's popularity proposal."
-    seqs = [split.train_seq(u) for u in range(split.n_users)]
-    events = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
-    return np.bincount(events, minlength=split.n_items + 1)
 
 # %% ../nbs/16_train.ipynb #e2545764
 def resume_state(model, opt, sched, cfg:TrainConfig) -> tuple:
