@@ -13,10 +13,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['RENAMED', 'train_sequences', 'item_counts', 'Pop', 'user_item_matrix', 'item_cosine_topk', 'history_matrix',
-           'ItemKNN', 'TextSimilarity', 'transition_counts', 'Markov', 'SeqRecConfig', 'SeqRecBase', 'RNNRec', 'SASRec',
-           'TextSASRec', 'time_features', 'popularity_buckets', 'OrderBlindMLPConfig', 'OrderBlindMLP',
-           'train_baseline']
+__all__ = ['RENAMED', 'SASREC_LAYOUTS', 'train_sequences', 'item_counts', 'Pop', 'user_item_matrix', 'item_cosine_topk',
+           'history_matrix', 'ItemKNN', 'TextSimilarity', 'transition_counts', 'Markov', 'SeqRecConfig', 'SeqRecBase',
+           'RNNRec', 'recbole_init', 'SASRec', 'TextSASRec', 'time_features', 'popularity_buckets',
+           'OrderBlindMLPConfig', 'OrderBlindMLP', 'train_baseline']
 
 # %% ../nbs/17_baselines.ipynb #4eee255d
 from .core import moved_names
@@ -241,6 +241,7 @@ class SeqRecConfig:
     n_heads: int = 1        # attention heads (SASRec)
     max_len: int = 50       # positional table size (SASRec)
     dropout: float = 0.2    # dropout on embeddings and states
+    layout: str = ''        # SASRec's block layout: 'recbole' or 'pre-ln' ('' for the others)
 
 # %% ../nbs/17_baselines.ipynb #c051
 class SeqRecBase(nn.Module):
@@ -311,25 +312,47 @@ class RNNRec(SeqRecBase):
         h, _ = self.rnn(self.drop(self.item_emb(items)))                     # (B, T, d)
         return self.drop(h)
 
+# %% ../nbs/17_baselines.ipynb #952efae6
+SASREC_LAYOUTS = ('recbole', 'pre-ln')   # SASRec's block layouts: RecBole 1.2.1's, and the earlier pre-LN
+
+def recbole_init(model:nn.Module):
+    "RecBole's initialisation: N(0, 0.02) weights, zero biases (LayerNorms as they are); padding row 0."
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
+    for m in model.modules():                     # the attention's fused q, k, v projection
+        if isinstance(m, nn.MultiheadAttention):
+            nn.init.normal_(m.in_proj_weight, std=0.02)
+            nn.init.zeros_(m.in_proj_bias)
+    with torch.no_grad(): model.item_emb.weight[0].zero_()
+
 # %% ../nbs/17_baselines.ipynb #c061
 class SASRec(SeqRecBase):
     "SASRec (Kang & McAuley, ICDM 2018): causal Transformer over item ids, tied output embedding."
     def __init__(self, n_items:int, # catalogue size (without padding)
                  dim:int=64, # model width
                  n_blocks:int=2, # Transformer blocks
-                 n_heads:int=1, # attention heads (SASRec's default is 1)
+                 n_heads:int|None=None, # attention heads (None: 2 for 'recbole', 1 for 'pre-ln')
                  max_len:int=50, # longest input window (positional table size)
-                 dropout:float=0.2):
+                 dropout:float=0.2,
+                 layout:str='recbole', # RecBole 1.2.1's blocks, or 'pre-ln': the earlier ones
+                ):
+        if layout not in SASREC_LAYOUTS:
+            raise ValueError(f"layout must be one of {SASREC_LAYOUTS}, got {layout!r}")
         super().__init__(n_items, dim, dropout)
-        self.max_len = max_len
+        post, n_heads = layout == 'recbole', n_heads or (2 if layout == 'recbole' else 1)
+        self.max_len, self.layout = max_len, layout
         self.cfg = SeqRecConfig('sasrec', n_items, dim, n_blocks=n_blocks, n_heads=n_heads,
-                                max_len=max_len, dropout=dropout)
+                                max_len=max_len, dropout=dropout, layout=layout)
         self.pos_emb = nn.Embedding(max_len, dim)
-        layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=dim, dropout=dropout,
-                                           activation='gelu', batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=(4 if post else 1) * dim,
+                                           dropout=dropout, activation='gelu', batch_first=True,
+                                           norm_first=not post, layer_norm_eps=1e-12 if post else 1e-5)
         self.blocks = nn.TransformerEncoder(layer, n_blocks, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(dim)
-    def embed(self, items): return self.item_emb(items) * self.dim ** 0.5               # (B,T,d)
+        self.norm = nn.LayerNorm(dim, eps=1e-12 if post else 1e-5)   # recbole: input; pre-ln: output
+        if post: recbole_init(self)
+    def embed(self, items):                                                          # (B,T,d)
+        return self.item_emb(items) * (1. if self.layout == 'recbole' else self.dim ** 0.5)
     def encode(self, items, lengths):
         B, T = items.shape
         if T > self.max_len:
@@ -338,6 +361,8 @@ class SASRec(SeqRecBase):
         x = self.embed(items) + self.pos_emb(torch.arange(T, device=device))               # (B,T,d)
         causal = torch.triu(torch.full((T, T), float('-inf'), device=device), diagonal=1)   # (T,T)
         pad = torch.zeros(B, T, device=device).masked_fill(items == 0, float('-inf'))      # (B,T)
+        if self.layout == 'recbole':
+            return self.blocks(self.drop(self.norm(x)), mask=causal, src_key_padding_mask=pad)
         return self.norm(self.blocks(self.drop(x), mask=causal, src_key_padding_mask=pad))
 
 # %% ../nbs/17_baselines.ipynb #c062b
@@ -345,12 +370,13 @@ class TextSASRec(SASRec):
     "Text-only SASRec, UniSRec-style (Hou et al., KDD 2022, inductive): LLM vectors, cosine/tau."
     def __init__(self, text_emb:torch.Tensor, # (n_items+1, D) LLM item vectors, row 0 padding
                  dim:int=64, n_blocks:int=2, n_heads:int=1, max_len:int=50, dropout:float=0.2,
+                 layout:str='pre-ln', # SASRec's block layout (its benchmark rows ran on 'pre-ln')
                  n_experts:int=8, # whitening experts of the adapter (UniSRec's 8)
                  temperature:float=0.07, # tau of the cosine scores
                 ):
         if text_emb is None: raise ValueError("TextSASRec needs text_emb (the LLM item vectors)")
         text_emb = torch.as_tensor(text_emb, dtype=torch.float32)
-        super().__init__(len(text_emb) - 1, dim, n_blocks, n_heads, max_len, dropout)
+        super().__init__(len(text_emb) - 1, dim, n_blocks, n_heads, max_len, dropout, layout)
         del self.item_emb  # no id table: items are their text
         self.cfg = SeqRecConfig(
             'text_sasrec',
@@ -360,6 +386,7 @@ class TextSASRec(SASRec):
             n_heads=n_heads,
             max_len=max_len,
             dropout=dropout,
+            layout=layout,
         )
         self.register_buffer('text_emb', text_emb.clone())
         # whitening of the catalogue, as our model starts

@@ -19,9 +19,9 @@ from .pipeline import PROTOCOL
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'DETERMINISTIC', 'ID_SEQ_BASELINES', 'BENCH_OPTIONS', 'PEER', 'BENCH_SEEDS', 'GROUPS', 'PARTS',
-           'protocol_text', 'peers_text', 'BenchmarkError', 'train_flags', 'bench_options', 'bench_argv', 'bench_row',
-           'run_matrix', 'benchmarks_markdown', 'groups_table', 'row_recipe', 'part_verdict', 'parts_table',
-           'parts_in_words', 'parts_section']
+           'protocol_text', 'peers_text', 'BenchmarkError', 'train_flags', 'bench_options', 'bench_argv', 'public_argv',
+           'bench_row', 'run_matrix', 'benchmarks_markdown', 'groups_table', 'row_recipe', 'part_verdict',
+           'parts_table', 'parts_in_words', 'parts_section']
 
 # %% ../nbs/21_benchmark.ipynb #b006
 def protocol_text() -> str:
@@ -59,18 +59,22 @@ _RECIPE = ['--hidden', '128', '--latent', '64', '--epochs', '60', '--patience', 
            '--precision', 'fp32']   # fp32 products: these rows ran before --precision auto (bf16 on this CPU) existed
 _GRID_BL = ['--batch-size', '128', '--lr', '3e-3', '--scheduler', 'none',   # batch size, learning rate, schedule and
             '--precision', 'fp32']                                       # precision of the amazon-office tuning grid
+_RECBOLE_SASREC = ['--hidden', '64', '--dropout', '0.5', '--lr', '1e-3', '--batch-size', '2048',   # RecBole 1.2.1's
+                   '--scheduler', 'none', '--precision', 'fp32', '--epochs', '300', '--patience', '10']  # SASRec recipe
 BENCH_OPTIONS = {  # train options of the rows per data set, chosen on validation NDCG@10 only (benchmarks/tuning*.md)
-    # ml-100k: ours and its ablations run with the CLI's defaults; the baselines with the earlier recipe
+    # ml-100k, ml-latest-small, online-retail: ours and its ablations run with the CLI's defaults; the baselines with
+    # the earlier recipe
     'ml-100k': {'ours': [], '*': _RECIPE},
-    'ml-latest-small': _RECIPE,
-    'online-retail': _RECIPE,
+    'ml-latest-small': {'ours': [], '*': _RECIPE},
+    'online-retail': {'ours': [], '*': _RECIPE},
     # amazon-office: ours (and its ablations) run with the CLI's defaults; each neural baseline with its best setting of
     # the same grid of --hidden x --dropout that ours was given (benchmarks/tuning-amazon-office.md), at the batch size,
     # learning rate and schedule the grid was run with (the CLI's defaults until they became --batch-size 64 --lr 5e-3
     # --scheduler plateau, chosen on validation: benchmarks/tuning-amazon-office.md)
     'amazon-office': {
         'ours': [],
-        'sasrec': ['--hidden', '128', '--dropout', '0.2', *_GRID_BL],
+        'sasrec': _RECBOLE_SASREC,                  # RecBole's layout, with RecBole's recipe
+        'sasrec-pre-ln': ['--hidden', '128', '--dropout', '0.2', *_GRID_BL],
         'gru4rec': ['--hidden', '128', '--dropout', '0.5', *_GRID_BL],
         'lstm4rec': ['--hidden', '128', '--dropout', '0.5', *_GRID_BL],
         'text_sasrec': ['--hidden', '64', '--dropout', '0.2', *_GRID_BL],
@@ -147,6 +151,11 @@ def _test_ranks(run) -> pd.DataFrame|None:
     return pd.read_csv(path, dtype={'user_id': str}) if path and path.exists() else None
 
 # %% ../nbs/21_benchmark.ipynb #458f98f7
+def public_argv(argv:list) -> list:
+    "`argv` as readers see it: an absolute --out folder shown under the default runs/benchmark (no machine paths)."
+    hide = lambda i: i > 0 and argv[i - 1] == '--out' and Path(argv[i]).is_absolute()
+    return [str(Path('runs', 'benchmark', *Path(a).parts[-2:])) if hide(i) else a for i, a in enumerate(argv)]
+
 def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|None=None) -> dict:
     "The stored row of a finished benchmark run (with the per-user test ranks of `run`, for paired tests)."
     t, ranks, train_config = metrics['timing'], _test_ranks(run), metrics.get('train_config')
@@ -161,7 +170,7 @@ def bench_row(metrics:dict, model:str, argv:list, wall_s:float, run:str|Path|Non
                 model_config=metrics.get('model_config'),
                 train_config={k: train_config[k] for k in ('epochs', 'batch_size', 'lr', 'patience', 'max_len')}
                 if train_config else None,
-                command='interest-llm ' + shlex.join(argv),
+                command='interest-llm ' + shlex.join(public_argv(argv)),
                 finished=datetime.datetime.now().isoformat(timespec='seconds'),
                 load_avg_5min=os.getloadavg()[1], cpus=os.cpu_count(), test_users_sha1=users_sha1,
                 test_ranks=None if ranks is None else ranks['rank'].tolist(),

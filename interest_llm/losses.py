@@ -51,7 +51,7 @@ def _add_extra(scores, start:int, r, i, v):
 def _chunk_loss(scores, targets_c) -> tuple:
     "Sum over the rows of logsumexp - target logit, and row sums z; `scores` becomes exp(s - max)."
     rows = torch.arange(len(scores), device=scores.device)
-    target_logit, row_max = scores[rows, targets_c], scores.max(1).values   # (c,) each
+    target_logit, row_max = scores[rows, targets_c], scores.amax(1)   # (c,) each
     scores.sub_(row_max[:, None]).exp_()                        # exp(s - m): one pass, in place
     z = scores.sum(1)
     return (row_max + z.log() - target_logit).sum(), z
@@ -119,7 +119,7 @@ def ce_chunked(u:torch.Tensor, # (M, E) user interests at the target positions
                E_all:torch.Tensor, # (N+1, E) item representations
                bias:torch.Tensor, # (N+1,) item biases
                targets:torch.Tensor, # (M,) target item indices (>= 1)
-               chunk:int|None=None, # rows per chunk; None: 1024 (fp32), ~2^18 logits (bf16)
+               chunk:int|None=None, # rows per chunk; None: 1024 (fp32), ~2^20 logits (bf16)
                extra:tuple|None=None, # sparse scores (rows, items, values), each (P,)
                max_cells:int=2**26, # a chunk's logits hold at most this many floats
                precision:str='fp32', # 'fp32', 'bf16' or 'auto' (`resolve_precision`): the products
@@ -127,7 +127,7 @@ def ce_chunked(u:torch.Tensor, # (M, E) user interests at the target positions
     "Mean softmax CE over all items (padding excluded), chunked; gradients formed in the forward."
     prec = resolve_precision(precision, u.device)
     n_items = max(len(E_all) - 1, 1)
-    if chunk is None: chunk = 1024 if prec == 'fp32' else max(32, min(1024, 2**18 // n_items))
+    if chunk is None: chunk = 1024 if prec == 'fp32' else max(32, min(1024, 2**20 // n_items))
     chunk = max(1, min(chunk, max_cells // n_items))
     r, i, v = extra if extra is not None else (None, None, None)
     inputs = (u, E_all, bias, v)

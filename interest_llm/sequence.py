@@ -132,9 +132,13 @@ def forward(self:SequenceEncoder, x:torch.Tensor, # (B, T, E) item vectors, righ
     _check_batch(x, lengths, gaps)
     T = x.shape[1]
     inp = self._inputs(x, gaps)                                               # (B, T, E')
-    packed = pack_padded_sequence(inp, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    out, state = self.rnn(packed)
-    h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)          # (B, T, H)
+    if return_state:      # the state after each row's last real event: pack, so padding is never read
+        packed = pack_padded_sequence(inp, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)      # (B, T, H)
+    else:                 # right padding: real outputs never read the padding; one fused pass
+        pad = (torch.arange(T, device=x.device)[None] >= lengths.to(x.device)[:, None])[..., None]
+        h = self.rnn(inp.masked_fill(pad, 0.))[0].masked_fill(pad, 0.)        # padded outputs: 0
     h = self.drop(h)
     return (h, state) if return_state else h
 

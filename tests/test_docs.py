@@ -614,7 +614,9 @@ def test_plotting_cells_store_their_figure(nb_path):
 _HEX = r'(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]'
 _BOOKKEEPING = [(re.compile(r'(?i)\bissues?\s*(?:#|no\.?\s*)?\d+'), 'issue number'),
                 (re.compile(rf'(?i)\bcommits?\s+(?:at\s+)?`?{_HEX}{{7,40}}\b'), 'commit hash'),
-                (re.compile(rf'`{_HEX}{{7,12}}`'), 'commit hash')]
+                (re.compile(rf'`{_HEX}{{7,12}}`'), 'commit hash'),
+                (re.compile(rf'(?i)\b(?:fixed|made|run|measured)\s+(?:in|at)\s+{_HEX}{{7,40}}\b'), 'commit hash'),
+                (re.compile(r'(?<![\w.~])/(?:work|home|root|tmp|Users|mnt)/[\w.-]+'), 'machine path')]
 
 def bookkeeping(t:str) -> list:
     "Issue numbers and commit hashes in a text a reader sees."
@@ -622,6 +624,8 @@ def bookkeeping(t:str) -> list:
 
 def test_bookkeeping_check_can_fail():
     assert bookkeeping('as issue 16 asked') and bookkeeping('run at commit 6e61188') and bookkeeping('see `91cc3e6`')
+    assert bookkeeping('a bug, fixed in 82c9cf9') and bookkeeping('--out /work/bench/runs/x')
+    assert not bookkeeping('runs/benchmark/x and http://example.org/work/x')
     assert not bookkeeping('sha256 `e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855`, 1234567 rows')
 
 @pytest.mark.parametrize('nb_path', sorted(NBS.glob('*.ipynb')), ids=lambda p: p.name)

@@ -29,7 +29,7 @@ def test_contract():
 def test_entries_and_derived_lists():
     assert model_names('ours') == ['ours', 'ours-no-llm', 'ours-no-vae', 'ours-no-time', 'ours-no-repeat', 'ours-rnn']
     assert list(BASELINES) == model_names('baseline') == ['pop', 'itemknn', 'content', 'markov', 'gru4rec', 'lstm4rec',
-                                                          'sasrec', 'text_sasrec', 'mlp_article']
+                                                          'sasrec', 'sasrec-pre-ln', 'text_sasrec', 'mlp_article']
     assert model_names('deterministic') == ['pop', 'itemknn', 'content', 'markov']
     assert model_names('baseline', needs_text=True) == ['content', 'text_sasrec']
     assert {n: MODELS[n].overrides for n in model_names('ours')} == {
