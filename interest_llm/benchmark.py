@@ -57,8 +57,8 @@ ID_SEQ_BASELINES = tuple(name for name in model_names('neural', needs_text=False
 _RECIPE = ['--hidden', '128', '--latent', '64', '--epochs', '60', '--patience', '10', '--lr', '5e-3', '--batch-size',
            '64', '--dropout', '0.3', '--scheduler', 'none',
            '--precision', 'fp32']   # fp32 products: these rows ran before --precision auto (bf16 on this CPU) existed
-_GRID_BL = ['--batch-size', '128', '--lr', '3e-3', '--scheduler', 'none',   # batch size, learning rate, schedule and
-            '--precision', 'fp32']                                       # precision of the amazon-office tuning grid
+_GRID_BL = ['--batch-size', '128', '--lr', '3e-3', '--scheduler', 'none',   # batch size, learning rate, schedule,
+            '--precision', 'fp32', '--epochs', '100']                    # precision, epochs of the amazon-office grid
 _RECBOLE_SASREC = ['--hidden', '64', '--dropout', '0.5', '--lr', '1e-3', '--batch-size', '2048',   # RecBole 1.2.1's
                    '--scheduler', 'none', '--precision', 'fp32', '--epochs', '300', '--patience', '10']  # SASRec recipe
 BENCH_OPTIONS = {  # train options of the rows per data set, chosen on validation NDCG@10 only (benchmarks/tuning*.md)
@@ -548,7 +548,7 @@ PARTS = {'VAE latent z': 'ours-no-vae', 'time features': 'ours-no-time', 'LLM te
 def row_recipe(r:dict) -> str:
     "How a benchmark row ran: 'defaults', 'earlier recipe' or 'earlier model'."
     if 'whitening start' in (r.get('note') or ''): return 'earlier model'
-    return 'earlier recipe' if '--epochs' in r['command'].split() else 'defaults'
+    return 'earlier recipe' if '--latent' in r['command'].split() else 'defaults'   # _RECIPE's larger latent
 
 def part_verdict(lo:float, hi:float) -> str:
     "A paired interval in words."

@@ -178,7 +178,7 @@ def _schedule_options(g):
     g.add_argument('--seed', type=int, default=_RECIPE.seed,
                    help="seed of the model's initialisation and of the shuffling (default: "
                         f"{_RECIPE.seed})")
-    g.add_argument('--epochs', type=int, help="maximum epochs, a generous bound: early stopping decides "
+    g.add_argument('--epochs', type=int, help="maximum epochs; early stopping usually ends sooner "
                    + _defaults('epochs'))
     g.add_argument('--patience', type=int, help="early stopping: epochs without a validation NDCG@10 gain "
                    + _defaults('patience'))

@@ -48,7 +48,7 @@ __getattr__ = moved_names('interest_llm.train', {name: module for module, names 
 @dataclass
 class TrainConfig:
     "Hyper-parameters of `fit` (those of the model, such as dropout, live in the model's config)."
-    epochs: int = 100              # maximum passes over the training windows (early stopping ends)
+    epochs: int = 20               # maximum passes over the training windows (early stopping ends)
     batch_size: int = 64           # training windows per optimisation step
     lr: float = 5e-3               # AdamW learning rate
     weight_decay: float = 0.01     # decoupled weight decay on weight matrices (1-d params: none)

@@ -5,6 +5,7 @@ trained and tested on it, so anyone can repeat the comparison of shared/PEERS.md
     python scripts/recbole_peer.py --dataset amazon-office --models SASRec,GRU4Rec --python /path/to/recbole-venv/bin/python
     python scripts/recbole_peer.py --run runs/my-run --models SASRec --python ...   # the split of any run folder
     python scripts/recbole_peer.py --dataset amazon-office --convert-only           # only write the atomic files
+    python scripts/recbole_peer.py --dataset amazon-office --report-only            # the .md again (e.g. new rows of ours)
 
 RecBole runs in its own environment (it pins old numpy/pandas): `python -m venv rb && rb/bin/pip install
 torch==2.13.0 recbole==1.2.1 'setuptools<81' 'numpy<2' 'pandas<3'`, then pass `--python rb/bin/python`.
@@ -72,7 +73,7 @@ def load_split(a):
     argv = ['train', '--dataset', a.dataset] + (['--data-dir', a.data_dir] if a.data_dir else [])
     return prepare_data(run_config(resolve(build_parser().parse_args(argv))), log=lambda line: None).split, a.dataset
 
-def markdown(res:dict) -> str:
+def markdown(res:dict, rows:list=()) -> str:
     L = [f"## RecBole 1.2.1 on our split ({res['name']})", '',
          f"Command: `{res['command']}` ({res['finished']} UTC): our split of {res['name']} as RecBole atomic files "
          f"({res['users']} users, {res['events']} events), RecBole's own models with its default hyper-parameters, full "
@@ -85,7 +86,23 @@ def markdown(res:dict) -> str:
         t, v = r['test_result'], r['best_valid_result']
         L.append(f"| {m} | {t['ndcg@10']:.4f} | {t['hit@10']:.4f} | {t['mrr@10']:.4f} | {t['ndcg@20']:.4f} | "
                  f"{v['ndcg@10']:.4f} | {r['seconds']:.0f} |")
-    return '\n'.join(L + ['']) + '\n'
+    return '\n'.join(L + [''] + ours_beside(res, rows)) + '\n'
+
+OURS = {'SASRec': 'sasrec', 'GRU4Rec': 'gru4rec'}   # RecBole's model -> our implementation of it
+
+def ours_beside(res:dict, rows:list) -> list:
+    "Lines: our implementations of the same models on the same split (benchmark rows), beside RecBole's."
+    L = []
+    for m, r in res['models'].items():
+        mine = [x for x in rows if x['dataset'] == res['name'] and x['model'] == OURS.get(m)]
+        if not mine: continue
+        nd = sum(x['test']['ndcg@10'] for x in mine) / len(mine)
+        hr = sum(x['test']['hr@10'] for x in mine) / len(mine)
+        theirs = r['test_result']['ndcg@10']
+        L.append(f"- Ours: `{OURS[m]}` on the same split, seeds {','.join(str(x['seed']) for x in mine)} "
+                 f"(BENCHMARKS.md, {res['name']}): test NDCG@10 {nd:.4f}, HR@10 {hr:.4f}; "
+                 f"{nd / theirs:.2f} x RecBole's {m} ({'at least' if nd >= theirs else 'below'} it).")
+    return L + ([''] if L else [])
 
 def _public(argv:list) -> list:
     "The command as readers should see it: RecBole's Python as a placeholder, no temporary folder."
@@ -115,7 +132,14 @@ def main():
     ap.add_argument('--out', default=None, help='folder for the atomic files (default: a temporary one)')
     ap.add_argument('--results', default='benchmarks', help='folder of recbole-<name>.json/.md')
     ap.add_argument('--convert-only', action='store_true')
+    ap.add_argument('--report-only', action='store_true', help='rewrite recbole-<name>.md from its .json (and our rows)')
     a = ap.parse_args()
+    bench = Path(a.results) / 'results.json'
+    rows = json.loads(bench.read_text()) if bench.exists() else []
+    if a.report_only:
+        base = Path(a.results) / f'recbole-{a.dataset or Path(a.run).name}'
+        base.with_suffix('.md').write_text(markdown(json.loads(base.with_suffix('.json').read_text()), rows))
+        return print(base.with_suffix('.md').read_text())
     if not a.convert_only and not a.python: sys.exit("--python: the Python of RecBole's environment is needed (see --help)")
     split, name = load_split(a)
     out = Path(a.out or tempfile.mkdtemp(prefix='recbole-'))
@@ -134,8 +158,8 @@ def main():
     base = Path(a.results) / f'recbole-{name}'
     base.parent.mkdir(parents=True, exist_ok=True)
     base.with_suffix('.json').write_text(json.dumps(res, indent=1, default=float) + '\n')
-    base.with_suffix('.md').write_text(markdown(res))
-    print(markdown(res))
+    base.with_suffix('.md').write_text(markdown(res, rows))
+    print(markdown(res, rows))
 
 if __name__ == '__main__':
     main()

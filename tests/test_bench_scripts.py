@@ -139,3 +139,19 @@ def test_recbole_peer_writes_our_split_as_atomic_files(tmp_path):
     cfg = rp.recbole_config('toy', tmp_path, 'SASRec', 5, 2, False)
     assert cfg['eval_args']['split'] == {'LS': 'valid_and_test'} and cfg['eval_args']['order'] == 'TO'
     assert cfg['loss_type'] == 'CE' and cfg['train_neg_sample_args'] is None and cfg['MAX_ITEM_LIST_LENGTH'] == 50
+
+
+def test_recbole_peer_puts_our_rows_beside_recboles():
+    "The RecBole section lists our implementation of each RecBole model on the same split, with the ratio."
+    sys.path.insert(0, str(REPO / 'scripts'))
+    import recbole_peer as rp
+    metrics = lambda nd: {'ndcg@10': nd, 'hit@10': 0.1, 'mrr@10': 0.03, 'ndcg@20': 0.06}
+    res = dict(name='toy', users=3, events=9, stock=False, threads=1, epochs=5, command='python scripts/recbole_peer.py',
+               finished='2026-12-05 15:00', models={'SASRec': dict(test_result=metrics(0.05), seconds=10,
+                                                                   best_valid_result=metrics(0.06))})
+    rows = [dict(dataset='toy', model='sasrec', seed=s, test={'ndcg@10': nd, 'hr@10': 0.1}) for s, nd in ((0, .05), (1, .06))]
+    rows.append(dict(dataset='other', model='sasrec', seed=0, test={'ndcg@10': 0.9, 'hr@10': 0.9}))
+    md = rp.markdown(res, rows)
+    assert '| SASRec | 0.0500 |' in md
+    assert '`sasrec` on the same split, seeds 0,1' in md and 'test NDCG@10 0.0550' in md and '1.10 x RecBole' in md
+    assert 'at least it' in md and 'Ours:' not in rp.markdown(res, rows[2:])   # no row of ours on that data set
