@@ -62,6 +62,12 @@ def time_train(venv:Path, work:Path, env:dict) -> dict:
                 profile=[dict(p, share=None if p['share'] != p['share'] else p['share']) for p in time_profile(m).to_dict('records')],
                 finished=time.strftime('%Y-%m-%d %H:%M'), **_stage_times(log))
 
+def _version() -> str:
+    "The package version being timed (settings.ini)."
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(ROOT / 'settings.ini')
+    return cfg['DEFAULT']['version']
+
 def measure(reuse_venv:str|None, repeat:int=1) -> dict:
     "`repeat` timed runs (one install unless `reuse_venv`): the median run's figures, with every run's wall time."
     work = Path(tempfile.mkdtemp(prefix='main-job-'))
@@ -72,7 +78,7 @@ def measure(reuse_venv:str|None, repeat:int=1) -> dict:
     runs = [time_train(venv, work / f'run{i}', env) for i in range(repeat)]
     walls = [r['wall_s'] for r in runs]
     res = dict(sorted(runs, key=lambda r: r['wall_s'])[len(runs) // 2], install_s=install_s, fresh_venv=not reuse_venv,
-               empty_cache=True, commit=commit, repeats=walls, wall_median=statistics.median(walls), wall_min=min(walls),
+               empty_cache=True, commit=commit, version=_version(), repeats=walls, wall_median=statistics.median(walls), wall_min=min(walls),
                wall_max=max(walls), test_ndcg10_runs=[r['test_ndcg10'] for r in runs])
     shutil.rmtree(work, ignore_errors=True)
     return res

@@ -63,7 +63,7 @@ def new_model(split, seed=0, **kw):
 # ---------- defaults ----------
 def test_defaults_are_the_validated_recipe():
     c = TrainConfig()
-    assert (c.epochs, c.patience, c.lr, c.batch_size, c.scheduler, c.precision) == (100, 3, 5e-3, 64, 'plateau', 'auto')
+    assert (c.epochs, c.patience, c.lr, c.batch_size, c.scheduler, c.precision) == (20, 3, 5e-3, 64, 'plateau', 'auto')
     assert (c.weight_decay, c.max_len, c.clip) == (0.01, 50, 1.0)
     old = TrainConfig(**LEGACY_DEFAULTS)
     assert (old.epochs, old.patience, old.lr, old.batch_size, old.scheduler, old.precision) == (30, 5, 1e-3, 128, 'none', 'fp32')
