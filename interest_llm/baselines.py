@@ -348,6 +348,7 @@ class SASRec(SeqRecBase):
         layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=(4 if post else 1) * dim,
                                            dropout=dropout, activation='gelu', batch_first=True,
                                            norm_first=not post, layer_norm_eps=1e-12 if post else 1e-5)
+        if post: layer.dropout = nn.Identity()   # RecBole's feed-forward net has no dropout between its layers
         self.blocks = nn.TransformerEncoder(layer, n_blocks, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim, eps=1e-12 if post else 1e-5)   # recbole: input; pre-ln: output
         if post: recbole_init(self)

@@ -17,7 +17,7 @@ seed 2020, its default model hyper-parameters, validation NDCG@10, `stopping_ste
 items; its autograd anomaly detection (switched on by importing its SINE model) is switched off unless
 `--stock`. Figures go to benchmarks/recbole-<name>.json and .md (a section of BENCHMARKS.md), with the command.
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 
 RUNNER = r'''
@@ -56,13 +56,21 @@ def recbole_config(name:str, data_path:Path, model:str, epochs:int, threads:int,
                 epochs=epochs, user_inter_num_interval='[0,inf)', item_inter_num_interval='[0,inf)',
                 checkpoint_dir=str(data_path / 'saved'), show_progress=False)
 
+def log_epochs(log:Path) -> dict:
+    "Epochs run and the best epoch (RecBole counts from 0), read from RecBole's log file."
+    text = log.read_text(errors='replace')
+    best = re.search(r'best eval result in epoch (\d+)', text)
+    return dict(epochs_run=len(re.findall(r'epoch \d+ training \[', text)), best_epoch=int(best.group(1)) if best else None)
+
 def run_model(python:str, cfg:dict) -> dict:
     env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')       # its checkpoints pickle its Config object
-    p = subprocess.run([python, '-c', RUNNER, json.dumps(cfg)], capture_output=True, text=True, env=env)
+    folder = Path(cfg['data_path'])                                      # RecBole logs to ./log: keep it there
+    p = subprocess.run([python, '-c', RUNNER, json.dumps(cfg)], capture_output=True, text=True, env=env, cwd=folder)
     line = next((l for l in p.stdout.splitlines() if l.startswith('RESULT ')), None)
     if p.returncode != 0 or line is None:
         sys.exit(f"RecBole {cfg['_model']} failed (exit {p.returncode}):\n{(p.stderr or p.stdout)[-3000:]}")
-    return json.loads(line[7:])
+    logs = sorted((folder / 'log' / cfg['_model']).glob('*.log'), key=lambda f: f.stat().st_mtime)
+    return dict(json.loads(line[7:]), **(log_epochs(logs[-1]) if logs else {}))
 
 def load_split(a):
     "The split `interest-llm train` makes of the data set (or a run folder's), and its name."
@@ -79,13 +87,13 @@ def markdown(res:dict, rows:list=()) -> str:
          f"({res['users']} users, {res['events']} events), RecBole's own models with its default hyper-parameters, full "
          "ranking, CE loss, batch 2048, seed 2020, validation NDCG@10, `stopping_step 10`"
          + (", stock settings (autograd anomaly detection on)" if res['stock'] else ", autograd anomaly detection off")
-         + f", {res['threads']} threads, at most {res['epochs']} epochs.", '',
-         '| model | test NDCG@10 | test HR@10 | test MRR@10 | test NDCG@20 | valid NDCG@10 | seconds |',
-         '|---|---:|---:|---:|---:|---:|---:|']
+         + f", {res['threads']} thread{'s' if res['threads'] != 1 else ''}, at most {res['epochs']} epochs.", '',
+         '| model | test NDCG@10 | test HR@10 | test MRR@10 | test NDCG@20 | valid NDCG@10 | epochs (best, from 0) | seconds |',
+         '|---|---:|---:|---:|---:|---:|---:|---:|']
     for m, r in res['models'].items():
         t, v = r['test_result'], r['best_valid_result']
         L.append(f"| {m} | {t['ndcg@10']:.4f} | {t['hit@10']:.4f} | {t['mrr@10']:.4f} | {t['ndcg@20']:.4f} | "
-                 f"{v['ndcg@10']:.4f} | {r['seconds']:.0f} |")
+                 f"{v['ndcg@10']:.4f} | {r.get('epochs_run', '?')} ({r.get('best_epoch', '?')}) | {r['seconds']:.0f} |")
     return '\n'.join(L + [''] + ours_beside(res, rows)) + '\n'
 
 OURS = {'SASRec': 'sasrec', 'GRU4Rec': 'gru4rec'}   # RecBole's model -> our implementation of it

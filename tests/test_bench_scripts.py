@@ -155,3 +155,12 @@ def test_recbole_peer_puts_our_rows_beside_recboles():
     assert '| SASRec | 0.0500 |' in md
     assert '`sasrec` on the same split, seeds 0,1' in md and 'test NDCG@10 0.0550' in md and '1.10 x RecBole' in md
     assert 'at least it' in md and 'Ours:' not in rp.markdown(res, rows[2:])   # no row of ours on that data set
+
+
+def test_recbole_peer_reads_epochs_from_recboles_log(tmp_path):
+    sys.path.insert(0, str(REPO / 'scripts'))
+    import recbole_peer as rp
+    log = tmp_path / 'x.log'
+    log.write_text('INFO  epoch 0 training [time: 1s]\nINFO  epoch 1 training [time: 1s]\nINFO  epoch 2 training [time: 1s]\n'
+                   'INFO  Finished training, best eval result in epoch 1\n')
+    assert rp.log_epochs(log) == dict(epochs_run=3, best_epoch=1)
