@@ -85,9 +85,9 @@ def _loss_on(model, batch):
     with torch.no_grad(): return model(batch)['loss'].item()
 
 
-@pytest.mark.parametrize('name', ['gru4rec', 'lstm4rec', 'sasrec'])
+@pytest.mark.parametrize('name', ['gru4rec', 'lstm4rec', 'sasrec', 'sasrec-pre-ln'])
 def test_neural_one_epoch_lowers_loss(sim, name):
-    model = BASELINES[name](sim, seed=0, dropout=0.0, **({'max_len': 20} if name == 'sasrec' else {}))
+    model = BASELINES[name](sim, seed=0, dropout=0.0, **({'max_len': 20} if name.startswith('sasrec') else {}))
     probe = next(iter(make_loader(sim, 'train', batch_size=512, max_len=20, shuffle=False)))
     before = _loss_on(model, probe)
     assert 0.8 * math.log(sim.n_items) < before < 2 * math.log(sim.n_items)  # untrained: about as good as uniform
@@ -123,7 +123,7 @@ def test_run_baseline_end_to_end(sim, name):
     assert r['test_masked']['hr@20'] >= r['test']['hr@20'] - 1e-12  # removing seen items never lowers a target's rank
     assert r['timing']['eval_s'] > 0
     json.dumps({k: r[k] for k in ('valid', 'test', 'timing', 'fit', 'protocol', 'model', 'seed')})
-    if name in ('gru4rec', 'lstm4rec', 'sasrec', 'text_sasrec', 'mlp_article'): assert r['fit']['epochs'] == 1
+    if name in ('gru4rec', 'lstm4rec', 'sasrec', 'sasrec-pre-ln', 'text_sasrec', 'mlp_article'): assert r['fit']['epochs'] == 1
 
 
 def test_run_baseline_is_reproducible(sim):
