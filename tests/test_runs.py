@@ -303,7 +303,7 @@ def _gone(pid, timeout=20) -> bool:
 def test_the_baseline_process_ends_with_train(sig, tmp_path):
     "Killed, terminated or interrupted, `train` takes its baseline process with it; SIGTERM and Ctrl-C say so in a line."
     cmd = [sys.executable, '-c', 'from interest_llm.cli import main; main()', 'train', '--dataset', 'simulated',
-           '--quick', '--no-llm', '--baselines', 'gru4rec', '--threads', '2', '--epochs', '500', '--patience', '500',
+           '--quick', '--no-llm', '--baselines', 'gru4rec', '--threads', '2', '--epochs', '100000', '--patience', '100000',
            '--no-progress', '--out', str(tmp_path / 'run')]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          env=dict(os.environ, OMP_NUM_THREADS='2'))
