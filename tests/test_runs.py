@@ -306,7 +306,8 @@ def test_the_baseline_process_ends_with_train(sig, tmp_path):
            '--quick', '--no-llm', '--baselines', 'gru4rec', '--threads', '2', '--epochs', '100000', '--patience', '100000',
            '--no-progress', '--out', str(tmp_path / 'run')]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, OMP_NUM_THREADS='2'))
+                         env=dict(os.environ, OMP_NUM_THREADS='2'),    # a runner started in the background ignores
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # SIGINT: not train
     try:
         end, kids = time.time() + 120, []
         while not kids and time.time() < end and p.poll() is None:
