@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from .llm import check_texts, hf_bars, load_hf, pad_batch, pooled_forward, resolve_pooling
 
 # %% auto #0
-__all__ = ['whitening', 'TextAdapter', 'tokenize_catalogue', 'trim_batch', 'FineTunedTextEncoder', 'info_nce']
+__all__ = ['whitening', 'bit_dropout', 'BitDropout', 'TextAdapter', 'tokenize_catalogue', 'trim_batch', 'FineTunedTextEncoder',
+           'info_nce']
 
 # %% ../nbs/07_adapter.ipynb #c074
 def whitening(x, # (N, D) vectors of the catalogue (without the padding row)
@@ -39,6 +40,24 @@ def whitening(x, # (N, D) vectors of the catalogue (without the padding row)
     else: raise ValueError(f"method must be 'pca' or 'zca', got {method!r}")
     return mu.float(), W.float()
 
+# %% ../nbs/07_adapter.ipynb #a5d0af24
+def bit_dropout(x:torch.Tensor, # any shape
+                p:float, # drop probability (rounded to a multiple of 1/65536)
+                training:bool=True, # False: x unchanged
+               ) -> torch.Tensor:
+    "Inverted dropout with a mask of 16 random bits per element, 4 elements per 64-bit draw."
+    if not training or p == 0: return x
+    if not 0 < p < 1: raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    cut = round(p * 2**16)                        # drop where the 16 bits (0..65535) are below cut
+    n = x.numel()
+    bits = torch.randint(-2**63, 2**63 - 1, (-(-n // 4),), dtype=torch.int64, device=x.device)
+    keep = bits.view(torch.int16)[:n].view(x.shape) >= cut - 2**15   # int16: the bits minus 32768
+    return x * keep * (2**16 / (2**16 - cut))
+
+class BitDropout(nn.Dropout):
+    "`nn.Dropout` with `bit_dropout`'s mask: the same layer, a mask cheaper to draw on a CPU."
+    def forward(self, x): return bit_dropout(x, self.p, self.training)
+
 # %% ../nbs/07_adapter.ipynb #c078
 class TextAdapter(nn.Module):
     "UniSRec's adapter (Hou et al., KDD 2022): a gated mixture of whitening experts (x - b_j) W_j."
@@ -53,7 +72,7 @@ class TextAdapter(nn.Module):
         self.W = nn.Parameter(W)                                                         # (k, D, d)
         self.gate = nn.Linear(in_dim, n_experts, bias=False) if n_experts > 1 else None
         if self.gate is not None: nn.init.zeros_(self.gate.weight)      # uniform mixture at start
-        self.drop = nn.Dropout(dropout)
+        self.drop = BitDropout(dropout)
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         "(..., D) -> (..., d)"

@@ -42,8 +42,9 @@ def _chunk_logits(u_c, E1, b1, E_lo=None) -> tuple:
     return torch.mm(u_lo, E_lo.T).float().add_(b1), u_lo   # fp32 sums inside; fp32 from here on
 
 def _add_extra(scores, start:int, r, i, v):
-    "Add the sparse scores (rows r, items i, values v) of the chunk's rows; their positions."
-    sel = ((r >= start) & (r < start + len(scores))).nonzero()[:, 0]
+    "Add the sparse scores (rows r ascending, items i, values v) of the chunk's rows; their slice."
+    bounds = torch.tensor([start, start + len(scores)], device=r.device)
+    sel = slice(*torch.searchsorted(r, bounds).tolist())   # the chunk's rows, by binary search
     scores.index_put_((r[sel] - start, i[sel] - 1), v[sel], accumulate=True)
     return sel
 
@@ -119,17 +120,20 @@ def ce_chunked(u:torch.Tensor, # (M, E) user interests at the target positions
                E_all:torch.Tensor, # (N+1, E) item representations
                bias:torch.Tensor, # (N+1,) item biases
                targets:torch.Tensor, # (M,) target item indices (>= 1)
-               chunk:int|None=None, # rows per chunk; None: 1024 (fp32), ~2^20 logits (bf16)
-               extra:tuple|None=None, # sparse scores (rows, items, values), each (P,)
+               chunk:int|None=None, # rows per chunk; None: 1024 (fp32), ~2^19 logits (bf16)
+               extra:tuple|None=None, # sparse scores (rows ascending, items, values), each (P,)
                max_cells:int=2**26, # a chunk's logits hold at most this many floats
                precision:str='fp32', # 'fp32', 'bf16' or 'auto' (`resolve_precision`): the products
               )->torch.Tensor:
     "Mean softmax CE over all items (padding excluded), chunked; gradients formed in the forward."
     prec = resolve_precision(precision, u.device)
     n_items = max(len(E_all) - 1, 1)
-    if chunk is None: chunk = 1024 if prec == 'fp32' else max(32, min(1024, 2**20 // n_items))
+    if chunk is None: chunk = 1024 if prec == 'fp32' else max(32, min(1024, 2**19 // n_items))
     chunk = max(1, min(chunk, max_cells // n_items))
     r, i, v = extra if extra is not None else (None, None, None)
+    if r is not None and bool((r[1:] < r[:-1]).any()):
+        raise ValueError("ce_chunked: the rows of `extra` must be in ascending order (as "
+                         "`repeat_pairs` gives them); sort rows, items and values together")
     inputs = (u, E_all, bias, v)
     want = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in inputs)
     low = torch.bfloat16 if prec == 'bf16' else None

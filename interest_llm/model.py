@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .adapter import TextAdapter
+from .adapter import BitDropout, TextAdapter
 from .checkpoint import load_tensors, read_model_config, save_model
 from .core import moved_names
 from .data import history_batch, make_loader, time_gaps
@@ -157,7 +157,7 @@ class InterestModel(nn.Module):
         self.merge = nn.Linear(2 * emb_dim, emb_dim) if concat else None
         self.encoder = SequenceEncoder(emb_dim, cfg.hidden_dim, cfg.cell, cfg.num_layers,
                                        cfg.dropout, time_features=cfg.use_time)
-        self.in_drop = nn.Dropout(cfg.dropout)
+        self.in_drop = BitDropout(cfg.dropout)
         if cfg.use_vae:
             recon_dim = cfg.text_dim if cfg.uses_text else emb_dim
             self.vae = InterestVAE(cfg.hidden_dim, cfg.latent_dim, recon_dim=recon_dim,
@@ -229,7 +229,7 @@ def encode(self:InterestModel, items:torch.Tensor, # (B, T) item indices, right 
     "All intermediate tensors for a padded batch: e, h, z, mu, logvar, u."
     if lengths is None: lengths = (items > 0).sum(1)
     E_all = self.item_embeddings() if E_all is None else E_all          # (N+1, E)
-    x = self.in_drop(E_all[items])                                       # (B, T, E)
+    x = self.in_drop(F.embedding(items, E_all))                          # (B, T, E): E_all[items]
     h = self.encoder(x, lengths, gaps if self.cfg.use_time else None)   # (B, T, H)
     u = self.W_p(h)                                                      # (B, T, E)
     out = dict(E_all=E_all, h=h, lengths=lengths)

@@ -176,15 +176,10 @@ def _compare(self:RunFolder, options:dict):
     if (info.get('fingerprint') or {}).get('llm'): free.append('llm_model')   # content checked
     diff = sorted((k for k in set(saved) | set(options) if k not in free and saved.get(k) != options.get(k)))
     if diff:
-        raise RunFolderError(
-            "--resume: the interrupted run in "
-            + str(self.work)
-            + " used "
-            + ', '.join(f"{_option(k)} {saved.get(k)!r}" for k in diff)
-            + " (now "
-            + ', '.join(f"{_option(k)} {options.get(k)!r}" for k in diff)
-            + "): resume with the same options, or pass another --out"
-        )
+        was = ', '.join(f"{_option(k)} {saved.get(k)!r}" for k in diff)
+        now = ', '.join(f"{_option(k)} {options.get(k)!r}" for k in diff)
+        raise RunFolderError(f"--resume: the interrupted run in {self.work} used {was} (now {now}):"
+                             " resume with the same options, or pass another --out")
 
 # %% ../nbs/19_runs.ipynb #2959f670
 def _record(self:RunFolder, what:str, # who gives the parts now, e.g. 'the data' or '--llm-model'
@@ -387,9 +382,10 @@ def _held_back(signals=(signal.SIGINT, signal.SIGTERM)):
     finally:
         for s, h in before.items(): signal.signal(s, h)
 
-def _side_worker(fn, args, kwargs, queue, parent=None):
-    "The second process: `fn` on one torch thread; every log line, then the result, go through `queue`."
+def _side_worker(fn, inbox, queue, parent=None):
+    "The second process: `fn` on one torch thread, its arguments from `inbox`, output to `queue`."
     die_with_parent(parent)
+    args, kwargs = inbox.get()
     import torch
     torch.set_num_threads(1)
     try:
@@ -403,10 +399,13 @@ class SideProcess:
     def __init__(self, fn, args:tuple, kwargs:dict, log):
         import multiprocessing as mp, threading
         ctx = mp.get_context('spawn')                    # a fresh interpreter: no fork of torch's thread pools
-        self.q, self.log, self.msg = ctx.Queue(), log, None
-        work = (fn, args, kwargs, self.q, os.getpid())
+        self.q, self.inbox, self.log, self.msg = ctx.Queue(), ctx.Queue(), log, None
+        self.inbox.cancel_join_thread()               # exit never waits on a child that died unread
+        work = (fn, self.inbox, self.q, os.getpid())
         self.p = ctx.Process(target=_side_worker, args=work, daemon=True)
-        with _held_back() as pending: self.p.start()    # a signal mid-start: torn arguments there
+        with _held_back() as pending:                    # a signal mid-start: torn arguments there
+            self.p.start()
+            self.inbox.put((args, kwargs))   # sent by a thread while the child imports torch
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         if pending:                                       # now: end it, take the signal's way

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from .adapter import BitDropout
 
 # %% auto #0
 __all__ = ['LSTMCellScratch', 'copy_lstm_weights', 'TimeGapFeatures', 'SequenceEncoder', 'repeat_pairs', 'recency_bucket',
@@ -93,7 +94,7 @@ class SequenceEncoder(nn.Module):
         in_dim = input_dim + (self.time.dim if self.time is not None else 0)
         self.rnn = _CELLS[cell](in_dim, hidden_dim, num_layers=num_layers, batch_first=True,
                                 dropout=dropout if num_layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
+        self.drop = BitDropout(dropout)
         if cell == 'lstm':  # forget-gate bias 1: start by remembering (Jozefowicz et al., 2015)
             with torch.no_grad():
                 for l in range(num_layers):
