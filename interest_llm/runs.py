@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_runs.ipynb #r003
 from __future__ import annotations
-import contextlib, csv, datetime, fcntl, gzip, json, os, pickle, re, shlex, shutil, signal, sys, zlib
+import contextlib, csv, datetime, fcntl, gzip, json, os, re, shlex, shutil, signal, sys, zlib
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -382,10 +382,9 @@ def _held_back(signals=(signal.SIGINT, signal.SIGTERM)):
     finally:
         for s, h in before.items(): signal.signal(s, h)
 
-def _side_worker(fn, inbox, queue, parent=None):
-    "The second process: `fn` on one torch thread, its arguments from `inbox`, output to `queue`."
+def _side_worker(fn, args, kwargs, queue, parent=None):
+    "The second process: `fn` on one torch thread; every log line, then the result, go through `queue`."
     die_with_parent(parent)
-    args, kwargs = pickle.loads(inbox.get())
     import torch
     torch.set_num_threads(1)
     try:
@@ -398,15 +397,11 @@ class SideProcess:
     "`fn(*args, log=..., **kwargs)` in a spawned process (one torch thread); its log lines are logged here."
     def __init__(self, fn, args:tuple, kwargs:dict, log):
         import multiprocessing as mp, threading
-        from multiprocessing.reduction import ForkingPickler
         ctx = mp.get_context('spawn')                    # a fresh interpreter: no fork of torch's thread pools
-        self.q, self.inbox, self.log, self.msg = ctx.Queue(), ctx.Queue(), log, None
-        self.inbox.cancel_join_thread()               # exit never waits on a child that died unread
-        work = (fn, self.inbox, self.q, os.getpid())
+        self.q, self.log, self.msg = ctx.Queue(), log, None
+        work = (fn, args, kwargs, self.q, os.getpid())
         self.p = ctx.Process(target=_side_worker, args=work, daemon=True)
-        with _held_back() as pending:                    # a signal mid-start: torn arguments there
-            self.p.start()             # the arguments: pickled here (torch code), sent while the child starts
-            self.inbox.put(ForkingPickler.dumps((args, kwargs)).tobytes())
+        with _held_back() as pending: self.p.start()    # a signal mid-start: torn arguments there
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         if pending:                                       # now: end it, take the signal's way
